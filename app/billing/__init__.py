@@ -1,0 +1,1 @@
+"""Money: pricing, reserve/settle/refund, and the ledger of log rows."""

@@ -1,0 +1,47 @@
+"""Public site configuration: GET /api/status."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from app.blueprints.api import bp
+from app.database import database_type
+from app.extensions import db
+from app.options import options
+from app.web.api import ok
+from app.web.hooks import is_setup_done
+
+OAUTH_SWITCHES = {
+    "github_oauth": "GitHubOAuthEnabled", "oidc_enabled": "OIDCEnabled", "linuxdo_oauth": "LinuxDOOAuthEnabled",
+    "telegram_oauth": "TelegramOAuthEnabled", "wechat_login": "WeChatAuthEnabled",
+}
+
+
+@bp.get("/status")
+def status_get():
+    opts = options().all()
+    data = {
+        "system_name": opts["SystemName"] or current_app.config.get("SITE_NAME", "Sluice"),
+        "version": current_app.config["VERSION"],
+        "setup": is_setup_done(),
+        "database_type": database_type(db.engine),
+        "logo": opts["Logo"],
+        "footer_html": opts["Footer"],
+        "server_address": opts["ServerAddress"],
+        "top_up_link": opts["TopUpLink"],
+        "chat_link": opts["ChatLink"],
+        "register_enabled": opts["RegisterEnabled"],
+        "password_login_enabled": opts["PasswordLoginEnabled"],
+        "password_register_enabled": opts["PasswordRegisterEnabled"],
+        "email_verification": opts["EmailVerificationEnabled"],
+        "quota_per_unit": opts["QuotaPerUnit"],
+        "display_in_currency": opts["DisplayInCurrencyEnabled"],
+        "display_unit": "USD" if opts["DisplayInCurrencyEnabled"] else "TOKENS",
+        "usd_exchange_rate": opts["USDExchangeRate"],
+        "check_in_enabled": opts["CheckInEnabled"],
+        "self_use_mode_enabled": opts["SelfUseModeEnabled"],
+        "data_export_default_time": opts["DataExportDefaultTime"],
+        "oauth": {name: bool(opts[key]) for name, key in OAUTH_SWITCHES.items()},
+    }
+    data.update({name: bool(opts[key]) for name, key in OAUTH_SWITCHES.items()})
+    return ok(data)

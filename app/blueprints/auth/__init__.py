@@ -1,0 +1,7 @@
+"""Pages for first-run setup, login, registration and logout."""
+
+from flask import Blueprint
+
+bp = Blueprint("auth", __name__)
+
+from app.blueprints.auth import pages  # noqa: E402,F401

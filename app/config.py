@@ -1,0 +1,138 @@
+"""Configuration read from the environment. Standard library only.
+
+Every variable is documented in the README's configuration table; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise RuntimeError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise RuntimeError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept Heroku-style URLs and pick the drivers we ship (psycopg 3, PyMySQL)."""
+    if url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url[len("postgres://"):]
+    elif url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    elif url.startswith("mysql://"):
+        url = "mysql+pymysql://" + url[len("mysql://"):]
+    return url
+
+
+def _instance_secret_key(instance_path: Path) -> str:
+    """A development secret kept under instance/, created once, so sessions survive restarts."""
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key_file = instance_path / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    key = secrets.token_urlsafe(48)
+    tmp = key_file.with_suffix(".tmp")
+    tmp.write_text(key)
+    os.chmod(tmp, 0o600)
+    tmp.replace(key_file)
+    return key
+
+
+class Config:
+    """Settings for a running deployment, read once at start-up."""
+
+    TESTING = False
+
+    def __init__(self) -> None:
+        self.ENV = os.environ.get("SLUICE_ENV", "development").strip().lower()
+        self.INSTANCE_PATH = Path(os.environ.get("INSTANCE_PATH", PROJECT_ROOT / "instance")).resolve()
+        default_db = f"sqlite:///{self.INSTANCE_PATH / 'sluice.db'}"
+        self.SQLALCHEMY_DATABASE_URI = normalize_database_url(os.environ.get("DATABASE_URL") or default_db)
+        self.REDIS_URL = os.environ.get("REDIS_URL") or None
+        secret = os.environ.get("SECRET_KEY")
+        if not secret:
+            if self.ENV == "production":
+                raise RuntimeError("SECRET_KEY must be set when SLUICE_ENV=production")
+            secret = _instance_secret_key(self.INSTANCE_PATH)
+        self.SECRET_KEY = secret
+        self.PORT = _env_int("PORT", 3000)
+        self.SITE_NAME = os.environ.get("SITE_NAME", "Sluice")
+        # Number of reverse proxies in front of the app whose X-Forwarded-For we trust.
+        self.TRUSTED_PROXY_COUNT = _env_int("TRUSTED_PROXY_COUNT", 0)
+        self.MAX_CONTENT_LENGTH = _env_int("MAX_BODY_BYTES", 20 * 1024 * 1024)
+        self.SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", self.ENV == "production")
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.SQLALCHEMY_ECHO = _env_bool("SQL_ECHO", False)
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.SQLALCHEMY_TRACK_MODIFICATIONS = False
+        # CSRF is checked by our own before_request hook, only for session-authenticated requests.
+        self.WTF_CSRF_CHECK_DEFAULT = False
+        self.WTF_CSRF_TIME_LIMIT = None
+        self.WTF_CSRF_HEADERS = ["X-CSRFToken", "X-CSRF-Token"]
+        self.RATELIMIT_LOGIN = os.environ.get("RATELIMIT_LOGIN", "10 per minute")
+        self.RATELIMIT_REGISTER = os.environ.get("RATELIMIT_REGISTER", "5 per hour")
+        self.RATELIMIT_REDEEM = os.environ.get("RATELIMIT_REDEEM", "20 per minute")
+        self.RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
+        # How often (seconds) a process without Redis checks the options version in the database.
+        self.OPTIONS_SYNC_SECONDS = _env_float("OPTIONS_SYNC_SECONDS", 1.0)
+        # Relay timeouts (seconds).
+        self.RELAY_CONNECT_TIMEOUT = _env_float("RELAY_CONNECT_TIMEOUT", 10.0)
+        self.RELAY_READ_TIMEOUT = _env_float("RELAY_READ_TIMEOUT", 300.0)
+        self.STREAM_IDLE_TIMEOUT = _env_float("STREAM_IDLE_TIMEOUT", 120.0)
+        self.TIKTOKEN_CACHE_DIR = os.environ.get("TIKTOKEN_CACHE_DIR") or str(self.INSTANCE_PATH / "tiktoken")
+        # Jobs run in-process when there is no Redis; tests may turn the runner off.
+        self.JOBS_INPROCESS = _env_bool("JOBS_INPROCESS", True)
+        self.SCHEDULER_INPROCESS = _env_bool("SCHEDULER_INPROCESS", True)
+        self.LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+        self.BABEL_DEFAULT_LOCALE = "en"
+        self.LANGUAGES = ["en", "zh_CN"]
+
+
+class TestConfig(Config):
+    """Settings for the test suite: a throw-away instance dir, no rate limits unless a test asks."""
+
+    TESTING = True
+
+    def __init__(self, instance_path: str | os.PathLike, database_url: str | None = None, **overrides) -> None:
+        os.environ.setdefault("SLUICE_ENV", "testing")
+        super().__init__()
+        self.INSTANCE_PATH = Path(instance_path)
+        self.SQLALCHEMY_DATABASE_URI = normalize_database_url(
+            database_url or f"sqlite:///{self.INSTANCE_PATH / 'test.db'}"
+        )
+        self.SECRET_KEY = "test-secret-key"
+        self.REDIS_URL = None
+        self.RATELIMIT_ENABLED = False
+        self.SCHEDULER_INPROCESS = False
+        self.TIKTOKEN_CACHE_DIR = str(self.INSTANCE_PATH / "tiktoken")
+        for key, value in overrides.items():
+            setattr(self, key, value)

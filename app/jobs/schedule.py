@@ -1,0 +1,32 @@
+"""Every periodic job, in one place. `rq cron app.jobs.schedule` (or `flask rq-cron`) reads this with Redis;
+without Redis the app's in-process scheduler fires the same entries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rq import cron
+
+from app.jobs import maintenance
+from app.jobs.queues import DEFAULT_QUEUE
+
+
+@dataclass(frozen=True)
+class Periodic:
+    func: Callable
+    cron: str
+    queue: str = DEFAULT_QUEUE
+
+    @property
+    def name(self) -> str:
+        return f"{self.func.__module__}.{self.func.__name__}"
+
+
+SCHEDULE: list[Periodic] = [
+    Periodic(maintenance.expire_tokens, "* * * * *"),
+    Periodic(maintenance.purge_old_logs, "17 3 * * *"),
+]
+
+for _entry in SCHEDULE:
+    cron.register(_entry.func, _entry.queue, cron=_entry.cron, name=_entry.name)

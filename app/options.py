@@ -1,0 +1,372 @@
+"""Runtime settings: the `options` table with typed defaults in code, cached per process.
+
+Reads never touch the database while the cache is fresh. A write validates every value, stores the rows
+and a new version marker in one transaction, then tells the other processes: over Redis pub/sub when
+REDIS_URL is set, otherwise each process compares the version marker at most every OPTIONS_SYNC_SECONDS.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from app.errors import ValidationError
+from app.extensions import db, get_redis
+from app.models import Option
+
+log = logging.getLogger(__name__)
+
+VERSION_KEY = "__options_version__"
+PUBSUB_CHANNEL = "sluice:options"
+SECRET_SUFFIXES = ("Secret", "Token", "Key")
+
+
+@dataclass(frozen=True)
+class Spec:
+    kind: str  # int | float | bool | str | ratio_map | json_object | text_lines
+    default: Any
+    minimum: float | None = None
+    maximum: float | None = None
+    check: Callable[[Any], str | None] | None = None
+
+
+DEFAULT_MODEL_RATIO = {
+    # $ per 1M prompt tokens / 2 (one-api's convention: ratio 1 == $0.002 / 1K tokens).
+    "gpt-4o": 1.25, "gpt-4o-mini": 0.075, "gpt-4.1": 1.0, "gpt-4.1-mini": 0.2, "gpt-4.1-nano": 0.05,
+    "gpt-4-turbo": 5, "gpt-4": 15, "gpt-3.5-turbo": 0.25, "o1": 7.5, "o1-mini": 0.55, "o3": 1.0,
+    "o3-mini": 0.55, "o4-mini": 0.55, "gpt-5": 0.625, "gpt-5-mini": 0.125, "gpt-5-nano": 0.025,
+    "text-embedding-3-small": 0.01, "text-embedding-3-large": 0.065, "text-embedding-ada-002": 0.05,
+    "omni-moderation-latest": 0, "text-moderation-latest": 0, "whisper-1": 15, "tts-1": 7.5, "tts-1-hd": 15,
+    "gpt-3.5-turbo-instruct": 0.75, "davinci-002": 1, "babbage-002": 0.2,
+    "claude-3-5-haiku-20241022": 0.4, "claude-3-5-sonnet-20241022": 1.5, "claude-3-7-sonnet-20250219": 1.5,
+    "claude-sonnet-4-20250514": 1.5, "claude-opus-4-20250514": 7.5, "claude-3-haiku-20240307": 0.125,
+    "gemini-1.5-flash": 0.0375, "gemini-1.5-pro": 0.625, "gemini-2.0-flash": 0.05, "gemini-2.5-flash": 0.15,
+    "gemini-2.5-pro": 0.625, "text-embedding-004": 0.01,
+    "deepseek-chat": 0.135, "deepseek-reasoner": 0.275,
+}
+DEFAULT_COMPLETION_RATIO = {
+    "gpt-4o": 4, "gpt-4o-mini": 4, "gpt-4.1": 4, "gpt-4.1-mini": 4, "gpt-4.1-nano": 4, "gpt-4-turbo": 3,
+    "gpt-4": 2, "gpt-3.5-turbo": 3, "o1": 4, "o1-mini": 4, "o3": 4, "o3-mini": 4, "o4-mini": 4, "gpt-5": 8,
+    "gpt-5-mini": 8, "gpt-5-nano": 8, "claude-3-5-haiku-20241022": 5, "claude-3-5-sonnet-20241022": 5,
+    "claude-3-7-sonnet-20250219": 5, "claude-sonnet-4-20250514": 5, "claude-opus-4-20250514": 5,
+    "claude-3-haiku-20240307": 5, "gemini-1.5-flash": 4, "gemini-1.5-pro": 4, "gemini-2.0-flash": 4,
+    "gemini-2.5-flash": 8.33, "gemini-2.5-pro": 8, "deepseek-chat": 4, "deepseek-reasoner": 4,
+}
+DEFAULT_MODEL_PRICE = {"dall-e-2": 0.02, "dall-e-3": 0.04, "gpt-image-1": 0.04}
+
+
+def _check_checkin(values: dict) -> str | None:
+    if values["CheckInMaxQuota"] < values["CheckInQuota"]:
+        return "CheckInMaxQuota must be at least CheckInQuota"
+    return None
+
+
+SPECS: dict[str, Spec] = {
+    # General
+    "SystemName": Spec("str", "Sluice"),
+    "Logo": Spec("str", ""),
+    "Footer": Spec("str", ""),
+    "Notice": Spec("str", ""),
+    "About": Spec("str", ""),
+    "HomePageContent": Spec("str", ""),
+    "ServerAddress": Spec("str", ""),
+    "TopUpLink": Spec("str", ""),
+    "ChatLink": Spec("str", ""),
+    "DisplayInCurrencyEnabled": Spec("bool", True),
+    "DisplayTokenStatEnabled": Spec("bool", True),
+    "USDExchangeRate": Spec("float", 7.3, minimum=0.0001),
+    "DataExportEnabled": Spec("bool", True),
+    "DataExportDefaultTime": Spec("str", "hour", check=lambda v: None if v in {"hour", "day", "week"}
+                                  else "must be hour, day or week"),
+    # Registration and login
+    "RegisterEnabled": Spec("bool", True),
+    "PasswordLoginEnabled": Spec("bool", True),
+    "PasswordRegisterEnabled": Spec("bool", True),
+    "EmailVerificationEnabled": Spec("bool", False),
+    "GitHubOAuthEnabled": Spec("bool", False),
+    "GitHubClientId": Spec("str", ""),
+    "GitHubClientSecret": Spec("str", ""),
+    "OIDCEnabled": Spec("bool", False),
+    "OIDCClientId": Spec("str", ""),
+    "OIDCClientSecret": Spec("str", ""),
+    "OIDCWellKnown": Spec("str", ""),
+    "LinuxDOOAuthEnabled": Spec("bool", False),
+    "TelegramOAuthEnabled": Spec("bool", False),
+    "TelegramBotToken": Spec("str", ""),
+    "WeChatAuthEnabled": Spec("bool", False),
+    "TurnstileCheckEnabled": Spec("bool", False),
+    # Quota and pricing
+    "QuotaPerUnit": Spec("float", 500000.0, check=lambda v: None if v > 0 else "must be greater than 0"),
+    "QuotaForNewUser": Spec("int", 0, minimum=0),
+    "QuotaForInviter": Spec("int", 0, minimum=0),
+    "QuotaForInvitee": Spec("int", 0, minimum=0),
+    "QuotaRemindThreshold": Spec("int", 0, minimum=0),
+    "PreConsumedQuota": Spec("int", 500, minimum=0),
+    "ModelRatio": Spec("ratio_map", DEFAULT_MODEL_RATIO),
+    "CompletionRatio": Spec("ratio_map", DEFAULT_COMPLETION_RATIO),
+    "ModelPrice": Spec("ratio_map", DEFAULT_MODEL_PRICE),
+    "GroupRatio": Spec("ratio_map", {"default": 1, "vip": 1, "svip": 1}),
+    "CacheRatio": Spec("ratio_map", {}),
+    "CacheCreationRatio": Spec("ratio_map", {}),
+    "UserUsableGroups": Spec("json_object", {"default": "Default", "vip": "VIP"}),
+    "SelfUseModeEnabled": Spec("bool", False),  # serve models that have no price, at ratio 1
+    "RetryTimes": Spec("int", 2, minimum=0, maximum=10),
+    "ModelRequestRateLimitCount": Spec("int", 0, minimum=0),
+    # Check-in
+    "CheckInEnabled": Spec("bool", False),
+    "CheckInQuota": Spec("int", 0, minimum=0),
+    "CheckInMaxQuota": Spec("int", 0, minimum=0),
+    "CheckInTimeZone": Spec("str", "UTC"),
+    # Invitations
+    "RebateEnabled": Spec("bool", False),
+    "RebatePercentage": Spec("float", 0.0, minimum=0, maximum=100),
+    # Channel health
+    "AutomaticDisableChannelEnabled": Spec("bool", True),
+    "AutomaticEnableChannelEnabled": Spec("bool", False),
+    "AutomaticDisableKeywords": Spec("text_lines", [
+        "Your credit balance is too low", "This organization has been disabled.",
+        "You exceeded your current quota", "Permission denied", "The security token included in the request is invalid",
+        "Operation not allowed", "Your account is not authorized", "API key not valid", "invalid_api_key",
+        "account_deactivated",
+    ]),
+    "ChannelDisableThreshold": Spec("float", 0.0, minimum=0),
+    # Logs
+    "LogConsumeEnabled": Spec("bool", True),
+    "LogRetentionDays": Spec("int", 0, minimum=0),
+}
+CROSS_CHECKS: list[Callable[[dict], str | None]] = [_check_checkin]
+PUBLIC_KEYS = frozenset(k for k in SPECS if not k.endswith(SECRET_SUFFIXES))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def parse_value(key: str, raw: Any) -> Any:
+    """Turn a submitted or stored value into its typed form, or raise ValidationError."""
+    spec = SPECS.get(key)
+    if spec is None:
+        raise ValidationError(f"unknown option {key!r}")
+    try:
+        value = _coerce(spec, raw)
+    except (TypeError, ValueError, json.JSONDecodeError) as exc:
+        raise ValidationError(f"{key}: {exc}") from None
+    if spec.minimum is not None and value < spec.minimum:
+        raise ValidationError(f"{key}: must be at least {spec.minimum:g}")
+    if spec.maximum is not None and value > spec.maximum:
+        raise ValidationError(f"{key}: must be at most {spec.maximum:g}")
+    if spec.check and (problem := spec.check(value)):
+        raise ValidationError(f"{key}: {problem}")
+    return value
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a number")
+
+
+def _coerce(spec: Spec, raw: Any) -> Any:
+    kind = spec.kind
+    if kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.strip().lower() in {"true", "false", "1", "0"}:
+            return raw.strip().lower() in {"true", "1"}
+        raise ValueError("must be true or false")
+    if kind in {"int", "float"}:
+        if isinstance(raw, bool):
+            raise ValueError("must be a number")
+        if isinstance(raw, str):
+            raw = raw.strip()
+            raw = int(raw) if kind == "int" and raw.lstrip("-").isdigit() else float(raw)
+        if not _is_number(raw):
+            raise ValueError("must be a finite number")
+        if kind == "int":
+            if isinstance(raw, float) and not raw.is_integer():
+                raise ValueError("must be a whole number")
+            raw = int(raw)
+            if abs(raw) >= 2**63:
+                raise ValueError("is out of range")
+            return raw
+        return float(raw)
+    if kind == "str":
+        if not isinstance(raw, str):
+            raise ValueError("must be a string")
+        if "\x00" in raw or len(raw) > 65536:
+            raise ValueError("must be text under 64 KiB")
+        return raw
+    if kind == "text_lines":
+        if isinstance(raw, list) and all(isinstance(x, str) for x in raw):
+            return [x.strip() for x in raw if x.strip()]
+        if isinstance(raw, str):
+            return [x.strip() for x in raw.splitlines() if x.strip()]
+        raise ValueError("must be text, one entry per line")
+    if kind in {"ratio_map", "json_object"}:
+        if isinstance(raw, str):
+            raw = json.loads(raw, parse_constant=_reject_constant)
+        if not isinstance(raw, dict):
+            raise ValueError("must be a JSON object")
+        if kind == "ratio_map":
+            for name, ratio in raw.items():
+                if not _is_number(ratio) or ratio < 0:
+                    raise ValueError(f"{name!r} must map to a non-negative number")
+        return raw
+    raise ValueError(f"unsupported kind {kind}")
+
+
+def serialize_value(key: str, value: Any) -> str:
+    kind = SPECS[key].kind
+    if kind == "bool":
+        return "true" if value else "false"
+    if kind in {"ratio_map", "json_object"}:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if kind == "text_lines":
+        return "\n".join(value)
+    if kind == "float" and float(value).is_integer():
+        return str(int(value)) if abs(value) < 2**53 else repr(value)
+    return str(value)
+
+
+class OptionStore:
+    """One process's cache of every option, typed. Use `options()` to reach the current app's store."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self._values: dict[str, Any] = {k: s.default for k, s in SPECS.items()}
+        self._version: str | None = None
+        self._loaded = False
+        self._stale = True
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+        self._listener_pid: int | None = None
+        self.sync_seconds = float(app.config.get("OPTIONS_SYNC_SECONDS", 1.0))
+
+    # -- reading -------------------------------------------------------------------------------------
+    def get(self, key: str) -> Any:
+        self._ensure_fresh()
+        return self._values[key]
+
+    def all(self) -> dict[str, Any]:
+        self._ensure_fresh()
+        return dict(self._values)
+
+    def _ensure_fresh(self) -> None:
+        redis = self.app.extensions.get("sluice_redis")
+        if redis is not None:
+            self._ensure_listener(redis)
+            if self._stale:
+                self.reload()
+            return
+        now = time.monotonic()
+        if not self._loaded:
+            self.reload()
+        elif now - self._checked_at >= self.sync_seconds:
+            self._checked_at = now
+            stored = db.session.scalar(select(Option.value).where(Option.key == VERSION_KEY))
+            if stored != self._version:
+                self.reload()
+
+    def reload(self) -> None:
+        """Read every option row; rows that no longer validate fall back to their defaults."""
+        rows = db.session.execute(select(Option.key, Option.value)).all()
+        values = {k: s.default for k, s in SPECS.items()}
+        version = None
+        for key, raw in rows:
+            if key == VERSION_KEY:
+                version = raw
+            elif key in SPECS and raw is not None:
+                try:
+                    values[key] = parse_value(key, raw)
+                except ValidationError:
+                    log.warning("option %s has an invalid stored value; using the default", key)
+        with self._lock:
+            self._values = values
+            self._version = version
+            self._loaded = True
+            self._stale = False
+            self._checked_at = time.monotonic()
+
+    def _ensure_listener(self, redis) -> None:
+        pid = os.getpid()
+        if self._listener_pid == pid:
+            return
+        with self._lock:
+            if self._listener_pid == pid:
+                return
+            self._listener_pid = pid
+            self._stale = True
+            thread = threading.Thread(target=self._listen, args=(redis,), daemon=True, name="options-pubsub")
+            thread.start()
+
+    def _listen(self, redis) -> None:
+        while True:
+            try:
+                pubsub = redis.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(PUBSUB_CHANNEL)
+                self._stale = True  # anything may have changed while we were not listening
+                for message in pubsub.listen():
+                    if message and message.get("type") == "message":
+                        self._stale = True
+            except Exception:  # noqa: BLE001 - a broken connection must never kill the listener
+                self._stale = True
+                time.sleep(1)
+
+    # -- writing -------------------------------------------------------------------------------------
+    def update(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Validate and store several options at once; nothing is written if any value is invalid."""
+        if not isinstance(changes, dict) or not changes:
+            raise ValidationError("expected a non-empty object of option values")
+        parsed = {key: parse_value(key, raw) for key, raw in changes.items()}
+        merged = {**self.all(), **parsed}
+        for check in CROSS_CHECKS:
+            if problem := check(merged):
+                raise ValidationError(problem)
+        rows = {key: serialize_value(key, value) for key, value in parsed.items()}
+        rows[VERSION_KEY] = uuid.uuid4().hex
+        try:
+            for key, text in rows.items():
+                db.session.merge(Option(key=key, value=text))
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+        self.notify()
+        self.reload()
+        return parsed
+
+    def notify(self) -> None:
+        redis = self.app.extensions.get("sluice_redis")
+        if redis is not None:
+            try:
+                redis.publish(PUBSUB_CHANNEL, "changed")
+            except Exception:  # noqa: BLE001 - the version marker still reaches other processes
+                log.exception("could not publish the options change")
+        self._stale = True
+
+
+def init_options(app) -> None:
+    app.extensions["sluice_options"] = OptionStore(app)
+
+
+def options() -> OptionStore:
+    """The current app's option store."""
+    return current_app.extensions["sluice_options"]
+
+
+def get_option(key: str) -> Any:
+    return options().get(key)
+
+
+def public_options() -> dict[str, Any]:
+    """Every option whose name does not end in Secret, Token or Key."""
+    return {k: v for k, v in options().all().items() if k in PUBLIC_KEYS}

@@ -1,0 +1,1 @@
+"""View helpers shared by blueprints (blueprints never import each other)."""
