@@ -55,6 +55,7 @@ def _init_extensions(app: Flask) -> None:
     from app.database import configure_engine
     from app.extensions import babel, csrf, db, htmx, init_redis, limiter, login_manager, migrate
     from app.jobs.queues import init_jobs
+    from app.cache import init_cache
     from app.options import init_options
     from app.web.i18n import select_locale
 
@@ -74,6 +75,7 @@ def _init_extensions(app: Flask) -> None:
     app.config["RATELIMIT_ENABLED"] = app.config.get("RATELIMIT_ENABLED", True)
     limiter.init_app(app)
     init_options(app)
+    init_cache(app)
     init_jobs(app)
 
     import app.models  # noqa: F401 - every table, for Alembic

@@ -4,4 +4,20 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-from app.blueprints.api import status  # noqa: E402,F401
+from app.blueprints.api import (  # noqa: E402,F401
+    channel,
+    channel_ops,
+    data,
+    log,
+    misc,
+    option,
+    plan,
+    redemption,
+    selfservice,
+    setup,
+    status,
+    token,
+    usage,
+    user,
+    users,
+)
