@@ -121,6 +121,7 @@ class TestConfig(Config):
     """Settings for the test suite: a throw-away instance dir, no rate limits unless a test asks."""
 
     TESTING = True
+    __test__ = False  # not a pytest test class
 
     def __init__(self, instance_path: str | os.PathLike, database_url: str | None = None, **overrides) -> None:
         os.environ.setdefault("SLUICE_ENV", "testing")
