@@ -6,6 +6,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30000
+WRITE_STATEMENTS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT")
 
 
 def configure_engine(engine: Engine) -> None:
@@ -14,7 +15,7 @@ def configure_engine(engine: Engine) -> None:
 
     @event.listens_for(engine, "connect")
     def _sqlite_on_connect(dbapi_connection, _record):
-        # Let SQLAlchemy, not pysqlite, decide when transactions begin (see "begin" below).
+        # pysqlite must not open transactions on its own; see _sqlite_lock_before_first_write.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -23,11 +24,25 @@ def configure_engine(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def _sqlite_begin_immediate(conn):
-        # A deferred transaction that later writes can fail with "database is locked" without waiting
-        # for the busy timeout; taking the write lock up front makes concurrent writers queue instead.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    @event.listens_for(engine, "before_cursor_execute")
+    def _sqlite_lock_before_first_write(conn, cursor, statement, _params, context, _many):
+        # Reads run in autocommit and never hold a lock (a read before a long stream must not block
+        # writers). The first write of a transaction takes the write lock up front with BEGIN IMMEDIATE:
+        # a deferred transaction that upgrades to a writer can fail at once with "database is locked"
+        # instead of waiting for the busy timeout. SELECT ... FOR UPDATE (which SQLite cannot express)
+        # takes the lock too, so "locked row" code paths are serialised on SQLite as well.
+        dbapi_connection = conn.connection.dbapi_connection
+        if dbapi_connection.in_transaction:
+            return
+        head = statement.lstrip()[:9].upper()
+        if head.startswith(WRITE_STATEMENTS) or _selects_for_update(context):
+            cursor.execute("BEGIN IMMEDIATE")
+
+
+def _selects_for_update(context) -> bool:
+    compiled = getattr(context, "compiled", None)
+    statement = getattr(compiled, "statement", None)
+    return getattr(statement, "_for_update_arg", None) is not None
 
 
 def database_type(engine: Engine) -> str:
