@@ -116,7 +116,7 @@ class Provider:
 
     def error_response(self, call: Call, b: Behaviour) -> Response:
         """An error with the provider's JSON (or ``b.error_body`` verbatim) and ``b.status``."""
-        headers = {**self.base_headers(call), **b.headers}
+        headers = self.base_headers(call)
         if b.retry_after is not None and b.status in (429, 503):
             headers["retry-after"] = b.retry_after
         if b.error_body is not None:
@@ -144,7 +144,8 @@ def stream_response(call: Call, head: Iterable[bytes], body: list[bytes], tail: 
 
     The behaviour's stream faults apply to ``body``: ``chunk_delay`` before each content chunk,
     ``cut_after`` closes the connection (or ends the body, ``cut_mode="eof"``) after that many,
-    ``stream_error_after`` sends the provider's error frame after that many and stops.
+    ``stream_error_after`` sends the provider's error frame after that many and stops; a number
+    above the chunk count applies after the last content chunk, before the finish frame.
     """
     b, rec = call.behaviour, call.rec
     upstream = call.upstream
@@ -154,12 +155,12 @@ def stream_response(call: Call, head: Iterable[bytes], body: list[bytes], tail: 
         try:
             yield from head
             for i in range(len(body) + 1):
-                if b.cut_after is not None and i == b.cut_after:
+                if b.cut_after is not None and i == min(b.cut_after, len(body)):
                     rec.aborted = True
                     if b.cut_mode != "eof":
                         _shutdown(call.environ)
                     return
-                if b.stream_error_after is not None and i == b.stream_error_after:
+                if b.stream_error_after is not None and i == min(b.stream_error_after, len(body)):
                     if call.provider.stream_error_frame is not None:
                         yield call.provider.stream_error_frame(call, b)
                     completed = True
@@ -429,6 +430,8 @@ class MockUpstream:
                 log.exception("mock upstream handler failed on %s %s", rec.method, rec.path)
                 rec.handler_error = traceback.format_exc()
                 response = call.error(500, f"mock upstream handler failed: {exc!r}")
+        for name, value in b.headers.items():
+            response.headers[name] = value
         rec.status = response.status_code
         response.call_on_close(rec.finished.set)
         return response(environ, start_response)

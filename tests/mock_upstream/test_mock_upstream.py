@@ -260,6 +260,19 @@ def test_cut_mid_stream_closes_connection_without_done(client, upstream):
         list(client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True))
 
 
+def test_cut_after_more_chunks_than_sent_cuts_before_finish(upstream):
+    upstream.set_behaviour(chunks=2, cut_after=50)
+    lines, exc = read_until_broken(post(upstream, "/chat/completions", chat(stream=True), stream=True))
+    assert exc is not None and len(lines) == 3 and b'"finish_reason":"stop"' not in b"".join(lines)
+
+
+def test_extra_headers_on_any_response(upstream):
+    upstream.set_behaviour(headers={"x-upstream-tag": "abc"})
+    assert post(upstream, "/chat/completions", chat()).headers["x-upstream-tag"] == "abc"
+    assert post(upstream, "/chat/completions", chat(stream=True)).headers["x-upstream-tag"] == "abc"
+    assert post(upstream, "/chat/completions", chat("mock-error-500")).headers["x-upstream-tag"] == "abc"
+
+
 def test_eof_mid_stream_ends_body_cleanly_without_done(upstream):
     resp = post(upstream, "/chat/completions", chat("mock-eof-2", stream=True), stream=True)
     lines, exc = read_until_broken(resp)
