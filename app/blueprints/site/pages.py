@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, render_template
+from flask import current_app, jsonify, redirect, render_template, request
 from sqlalchemy import text
 
 from app.blueprints.site import bp
 from app.extensions import db
+from app.options import get_option
+from app.web.htmx import safe_next
+from app.web.i18n import SUPPORTED
+
+LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
 
 
 @bp.get("/healthz")
@@ -36,4 +41,16 @@ def healthz():
 
 @bp.get("/")
 def home():
-    return render_template("site/home.html")
+    """The landing page: the HomePageContent option (Markdown, sanitised) or a default introduction."""
+    return render_template("site/home.html", content=get_option("HomePageContent"))
+
+
+@bp.get("/lang/<code>")
+def set_language(code: str):
+    """Remember the chosen language in the `lang` cookie and go back to the page the user was on."""
+    response = redirect(safe_next(request.args.get("next")))
+    locale = SUPPORTED.get(code.lower().replace("-", "_"))
+    if locale:
+        response.set_cookie("lang", locale, max_age=LANG_COOKIE_MAX_AGE, samesite="Lax",
+                            secure=current_app.config.get("SESSION_COOKIE_SECURE", False), httponly=True)
+    return response

@@ -1,0 +1,171 @@
+"""Jinja filters and globals for the pages: quota as money, masked secrets, timestamps, JSON columns.
+
+Bound once per app by `init_app` (the site blueprint records it, so every page has them).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import markdown
+import nh3
+from flask import current_app, request
+from flask_babel import get_locale
+from markupsafe import Markup
+
+from app.options import get_option, options
+from app.web.htmx import current_path
+
+log = logging.getLogger(__name__)
+
+
+def quota_to_amount(quota: int | float | None) -> float:
+    """Quota units as US dollars (QuotaPerUnit units make $1)."""
+    return float(quota or 0) / float(get_option("QuotaPerUnit") or 1)
+
+
+def format_quota(quota: int | float | None, digits: int = 2) -> str:
+    """`$1.23` when DisplayInCurrencyEnabled, else the raw number of units (`1,234,567`).
+
+    Amounts too small for `digits` decimals get up to six, so a cheap call never shows as $0.00.
+    """
+    quota = quota or 0
+    if not get_option("DisplayInCurrencyEnabled"):
+        return f"{int(quota):,}"
+    amount = quota_to_amount(quota)
+    if amount and abs(amount) < 10 ** -digits:
+        text = f"{amount:.6f}".rstrip("0")
+        return f"${text}" if amount > 0 else f"-${text[1:]}"
+    return f"${amount:,.{digits}f}" if amount >= 0 else f"-${-amount:,.{digits}f}"
+
+
+def format_usd(amount: float | int | None, digits: int = 4) -> str:
+    """A dollar price with trailing zeros trimmed (`$2.5`, `$0.075`)."""
+    text = f"{float(amount or 0):,.{digits}f}".rstrip("0").rstrip(".")
+    return f"${text}"
+
+
+def mask_secret(value: str | None, keep: int = 4) -> str:
+    """`sk-abcd...wxyz`: enough to recognise a secret, not enough to use it."""
+    value = value or ""
+    if len(value) <= keep * 2 + 3:
+        return "*" * len(value)
+    prefix = "sk-" if value.startswith("sk-") else ""
+    body = value[len(prefix):]
+    return f"{prefix}{body[:keep]}...{body[-keep:]}"
+
+
+def format_ts(value: int | float | datetime | None, with_seconds: bool = True) -> str:
+    """Unix seconds (or a naive UTC datetime) as `YYYY-MM-DD HH:MM:SS` in UTC; "-" for 0/None.
+
+    The page script rewrites `<time data-ts>` elements into the browser's time zone.
+    """
+    if value in (None, 0, -1, ""):
+        return "-"
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+    else:
+        moment = datetime.fromtimestamp(int(value), tz=UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S" if with_seconds else "%Y-%m-%d %H:%M")
+
+
+def to_unix(value: int | float | datetime | None) -> int:
+    if isinstance(value, datetime):
+        return int((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp())
+    return int(value or 0)
+
+
+def format_ms(value: int | float | None) -> str:
+    """Milliseconds as `850 ms` or `2.4 s`."""
+    value = float(value or 0)
+    return f"{value:.0f} ms" if value < 1000 else f"{value / 1000:.1f} s"
+
+
+def from_json(value: str | dict | None) -> dict:
+    """A JSON object column as a dict; anything unreadable is an empty dict."""
+    if isinstance(value, dict):
+        return value
+    if not value:
+        return {}
+    try:
+        parsed = json.loads(value)
+    except (TypeError, ValueError):
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def format_number(value: int | float | None) -> str:
+    return f"{value or 0:,}"
+
+
+MARKDOWN_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "del", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
+    "i", "img", "li", "ol", "p", "pre", "strong", "sub", "sup", "table", "tbody", "td", "th", "thead", "tr",
+    "ul",
+}
+MARKDOWN_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "th": {"align"}, "td": {"align"}}
+
+
+def render_markdown(text: str | None) -> Markup:
+    """Markdown (raw HTML allowed in the source) cleaned by nh3: no scripts, handlers or javascript: URLs."""
+    if not text:
+        return Markup("")
+    html = markdown.markdown(text, extensions=["tables", "fenced_code", "sane_lists"])
+    clean = nh3.clean(html, tags=MARKDOWN_TAGS, attributes=MARKDOWN_ATTRIBUTES,
+                      url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer nofollow")
+    return Markup(clean)  # noqa: S704 - sanitised just above
+
+
+def has_endpoint(name: str) -> bool:
+    """True when a view is registered (pages link to other engineers' routes only once they exist)."""
+    return name in current_app.view_functions
+
+
+def _site_options() -> dict[str, Any]:
+    try:
+        return options().all()
+    except Exception:  # noqa: BLE001 - an error page must render even when the database is down
+        log.exception("options unavailable while rendering a page")
+        return {}
+
+
+def _site_context() -> dict[str, Any]:
+    opts = _site_options()
+    locale = str(get_locale() or "en")
+    return {
+        "site_name": opts.get("SystemName") or current_app.config.get("SITE_NAME", "Sluice"),
+        "site_logo": opts.get("Logo", ""),
+        "site_footer": opts.get("Footer", ""),
+        "site_notice": opts.get("Notice", ""),
+        "checkin_enabled": opts.get("CheckInEnabled", False),
+        "locale": locale,
+        "html_lang": "zh-CN" if locale == "zh_CN" else "en",
+        "languages": [("en", "English"), ("zh_CN", "中文")],
+        "current_path": current_path() if request else "/",
+        "has_endpoint": has_endpoint,
+    }
+
+
+FILTERS = {
+    "quota": format_quota,
+    "usd": format_usd,
+    "masked": mask_secret,
+    "ts": format_ts,
+    "unix": to_unix,
+    "ms": format_ms,
+    "fromjson": from_json,
+    "number": format_number,
+    "markdown": render_markdown,
+}
+
+
+def init_app(app) -> None:
+    """Register the filters and the site context processor on `app` (idempotent)."""
+    if app.extensions.get("sluice_page_helpers"):
+        return
+    app.extensions["sluice_page_helpers"] = True
+    app.jinja_env.filters.update(FILTERS)
+    app.context_processor(_site_context)

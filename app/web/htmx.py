@@ -1,0 +1,73 @@
+"""Render a page or one of its fragments, and tell the browser about results (toasts, refreshes).
+
+Every HTMX route answers a plain request with the full page and an HTMX request with the fragment
+the page includes (STYLE habit 11). Boosted navigation and history restores need the full page too.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import make_response, redirect, render_template, request, url_for
+
+from app.extensions import htmx
+
+
+def wants_fragment() -> bool:
+    """True for an HTMX request that swaps part of a page (not boosted, not a history restore)."""
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
+def render(page: str, fragment: str | None = None, *, status: int = 200, **context: Any):
+    """The full `page`, or only `fragment` when the request is an HTMX swap."""
+    template = fragment if fragment and wants_fragment() else page
+    response = make_response(render_template(template, **context), status)
+    # The same URL answers with two bodies: caches must key on the header.
+    response.vary.add("HX-Request")
+    return response
+
+
+def trigger(response, event: str, detail: Any = True):
+    """Add an event to the HX-Trigger header, keeping events already there."""
+    events: dict[str, Any] = {}
+    current = response.headers.get("HX-Trigger")
+    if current:
+        try:
+            events = json.loads(current)
+        except ValueError:
+            events = {name.strip(): True for name in current.split(",") if name.strip()}
+    events[event] = detail
+    response.headers["HX-Trigger"] = json.dumps(events, ensure_ascii=False)
+    return response
+
+
+def toast(response, message: str, level: str = "success"):
+    """Show `message` in a toast once the browser has the response (static/js/app.js listens)."""
+    return trigger(response, "toast", {"message": str(message), "level": level})
+
+
+def done(message: str, endpoint: str, *, level: str = "success", event: str | None = None,
+         fragment_body: str = "", **url_values: Any):
+    """The answer to a write: a toast (and `event`) for HTMX, a flash and a redirect otherwise."""
+    if wants_fragment():
+        response = make_response(fragment_body, 200)
+        if event:
+            trigger(response, event)
+        return toast(response, message, level)
+    from flask import flash
+
+    flash(str(message), level)
+    return redirect(url_for(endpoint, **url_values))
+
+
+def safe_next(value: str | None, default: str = "/") -> str:
+    """A same-site path to go back to: absolute URLs and protocol-relative ones are refused."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return default
+    return value
+
+
+def current_path() -> str:
+    """The path and query of this request, for `next=` links."""
+    return request.full_path.rstrip("?")
