@@ -30,6 +30,7 @@ def create_app(config: Config | None = None) -> Flask:
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
 
     _init_proxy(app)
+    _bound_url_integers(app)
     _init_extensions(app)
     _register_blueprints(app)
 
@@ -54,11 +55,22 @@ def _init_proxy(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
 
+def _bound_url_integers(app: Flask) -> None:
+    """`<int:id>` in every route stops at 2^63-1: a larger id is a 404, never a database overflow."""
+    from werkzeug.routing import IntegerConverter
+
+    class BoundedIntegerConverter(IntegerConverter):
+        def __init__(self, url_map, fixed_digits=0, min=None, max=2**63 - 1, signed=False):  # noqa: A002
+            super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+    app.url_map.converters["int"] = BoundedIntegerConverter
+
+
 def _init_extensions(app: Flask) -> None:
+    from app.cache import init_cache
     from app.database import configure_engine
     from app.extensions import babel, csrf, db, htmx, init_redis, limiter, login_manager, migrate
     from app.jobs.queues import init_jobs
-    from app.cache import init_cache
     from app.options import init_options
     from app.web.i18n import select_locale
 
@@ -90,9 +102,10 @@ def _register_blueprints(app: Flask) -> None:
     from app.blueprints.auth import bp as auth_bp
     from app.blueprints.relay import bp as relay_bp
     from app.blueprints.site import bp as site_bp
+    from app.blueprints.user import bp as user_bp
     from app.extensions import csrf
 
-    for bp in (api_bp, relay_bp, auth_bp, site_bp):
+    for bp in (api_bp, relay_bp, auth_bp, site_bp, user_bp):
         app.register_blueprint(bp)
     csrf.exempt(relay_bp)
 

@@ -10,6 +10,7 @@ from flask import jsonify, request
 from app.errors import ValidationError
 
 MAX_PAGE_SIZE = 100
+MAX_PAGE = 1_000_000  # keeps OFFSET far inside every database's integer range
 
 
 def ok(data: Any = None, message: str = "", status: int = 200):
@@ -56,7 +57,7 @@ def json_body(required: bool = True) -> dict:
 
 
 def page_args() -> tuple[int, int]:
-    """1-based `p` and `page_size` from the query string, clamped to [1, ...] and [1, 100]."""
+    """1-based `p` and `page_size` from the query string, clamped to [1, 10^6] and [1, 100]."""
     def _int(name: str, default: int) -> int:
         raw = request.args.get(name, "")
         try:
@@ -64,7 +65,7 @@ def page_args() -> tuple[int, int]:
         except ValueError:
             return default
 
-    page = max(_int("p", 1), 1)
+    page = min(max(_int("p", 1), 1), MAX_PAGE)
     size = min(max(_int("page_size", 10), 1), MAX_PAGE_SIZE)
     return page, size
 

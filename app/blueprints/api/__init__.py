@@ -10,6 +10,7 @@ from app.blueprints.api import (  # noqa: E402,F401
     data,
     log,
     misc,
+    openapi,
     option,
     plan,
     redemption,
