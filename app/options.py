@@ -22,7 +22,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from app.errors import ValidationError
-from app.extensions import db, get_redis
+from app.extensions import db
 from app.models import Option
 
 log = logging.getLogger(__name__)

@@ -10,6 +10,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC
 
 from flask import current_app
 
@@ -79,17 +80,17 @@ class PeriodicScheduler:
         self._stop.set()
 
     def _loop(self) -> None:
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         from croniter import croniter
 
         from app.jobs.schedule import SCHEDULE
 
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         plan = [(entry, croniter(entry.cron, now)) for entry in SCHEDULE]
         due = [it.get_next(datetime) for _, it in plan]
         while not self._stop.is_set():
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             for i, (entry, it) in enumerate(plan):
                 if due[i] <= now:
                     with self.app.app_context():
@@ -98,5 +99,5 @@ class PeriodicScheduler:
                         except Exception:  # noqa: BLE001 - one bad job must not stop the clock
                             log.exception("could not enqueue %s", entry.name)
                     due[i] = it.get_next(datetime)
-            wait = min((d - datetime.now(timezone.utc)).total_seconds() for d in due)
+            wait = min((d - datetime.now(UTC)).total_seconds() for d in due)
             self._stop.wait(max(1.0, min(wait, 60.0)))

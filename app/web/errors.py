@@ -37,7 +37,8 @@ def render_error(message: str, status: int, *, code: str | None = None, error_ty
     if kind == "api":
         return jsonify({"success": False, "message": message, "data": None}), status
     if kind == "relay":
-        error_type = error_type or OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+        fallback = "server_error" if status >= 500 else "invalid_request_error"
+        error_type = error_type or OPENAI_TYPES.get(status, fallback)
         return jsonify(openai_error_body(message, error_type, code, param)), status
     template = "errors/_error.html" if request.headers.get("HX-Request") else "errors/error.html"
     return render_template(template, status=status, message=message), status

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from flask_migrate import upgrade
@@ -70,7 +70,7 @@ def test_periodic_job_runs_on_real_rq_worker(tmp_path, fresh_redis_url):
         names = {job.name for job in scheduler.get_jobs()}
         assert "app.jobs.maintenance.expire_tokens" in names
         for job in scheduler.get_jobs():
-            job.next_enqueue_time = datetime.now(timezone.utc) - timedelta(seconds=1)
+            job.next_enqueue_time = datetime.now(UTC) - timedelta(seconds=1)
         enqueued = scheduler.enqueue_jobs()
         assert "app.jobs.maintenance.expire_tokens" in {job.name for job in enqueued}
         assert Queue("default", connection=Redis.from_url(fresh_redis_url)).count >= 1
