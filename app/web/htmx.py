@@ -19,8 +19,11 @@ def wants_fragment() -> bool:
     return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
-def render(page: str, fragment: str | None = None, *, status: int = 200, **context: Any):
-    """The full `page`, or only `fragment` when the request is an HTMX swap."""
+def render(page: str, fragment: str | None = None, /, *, status: int = 200, **context: Any):
+    """The full `page`, or only `fragment` when the request is an HTMX swap.
+
+    Positional-only, so the context may hold `page` (the page number of a list) too.
+    """
     template = fragment if fragment and wants_fragment() else page
     response = make_response(render_template(template, **context), status)
     # The same URL answers with two bodies: caches must key on the header.

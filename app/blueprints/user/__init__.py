@@ -1,0 +1,7 @@
+"""The signed-in user's console: dashboard, API keys, logs, wallet and profile (HTMX pages)."""
+
+from flask import Blueprint
+
+bp = Blueprint("user", __name__, url_prefix="/console")
+
+from app.blueprints.user import keys, profile  # noqa: E402,F401

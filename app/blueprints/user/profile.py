@@ -1,0 +1,66 @@
+"""Profile: display name, password change, and the system access token (shown once)."""
+
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from flask_login import current_user, login_user
+
+from app.blueprints.user import bp
+from app.errors import AppError, ValidationError
+from app.services import accounts
+from app.web import forms
+from app.web.auth import page_role_required
+from app.web.htmx import done, render, toast, wants_fragment
+
+
+def _page(**context):
+    context.setdefault("fragment", None)
+    return render("user/profile.html", context.pop("fragment"), user=current_user, **context)
+
+
+@bp.get("/profile")
+@page_role_required()
+def profile():
+    return _page()
+
+
+@bp.post("/profile")
+@page_role_required()
+def profile_update():
+    """Change the display name."""
+    try:
+        accounts.update_self(current_user._get_current_object(), new_display_name=forms.text("display_name"))
+    except ValidationError as exc:
+        return _page(fragment="user/_profile_form.html", status=422, name_error=exc.message,
+                     display_name=forms.text("display_name"))
+    if wants_fragment():
+        return toast(_page(fragment="user/_profile_form.html"), _("Profile saved."))
+    return done(_("Profile saved."), "user.profile")
+
+
+@bp.post("/profile/password")
+@page_role_required()
+def password_update():
+    """Change the password; other sessions end, this one is signed again with the new session version."""
+    user = current_user._get_current_object()
+    try:
+        if forms.text("password") != forms.text("confirm_password"):
+            raise ValidationError(_("The two new passwords do not match."))
+        accounts.update_self(user, new_password=forms.text("password") or None,
+                             original_password=forms.text("original_password"))
+    except AppError as exc:
+        return _page(fragment="user/_password_form.html", status=422, password_error=exc.message)
+    login_user(user)
+    message = _("Password changed. Other sessions have been signed out.")
+    if wants_fragment():
+        return toast(_page(fragment="user/_password_form.html"), message)
+    return done(message, "user.profile")
+
+
+@bp.post("/profile/token")
+@page_role_required()
+def access_token_create():
+    """Issue a new access token (the old one stops working) and show it this once."""
+    token = accounts.issue_access_token(current_user._get_current_object())
+    response = _page(fragment="user/_access_token.html", access_token=token)
+    return toast(response, _("New access token created.")) if wants_fragment() else response
