@@ -378,3 +378,62 @@ def test_access_token_is_shown_once_and_stored_hashed(app, h, user, user_client)
     assert newer != token
     h.envelope_error(bearer.get("/api/user/self", headers=headers), 401)
     assert bearer.get("/api/user/self", headers={"Authorization": f"Bearer {newer}"}).status_code == 200
+
+
+# -- pages -----------------------------------------------------------------------------------------------
+def test_register_page_prefills_the_invitation_code(client, setup_done):
+    text = client.get("/register?aff=CODE1234").get_data(as_text=True)
+    assert 'name="aff_code" class="form-control" value="CODE1234"' in text
+    hostile = client.get('/register?aff="><script>alert(1)</script>').get_data(as_text=True)
+    assert "<script>alert(1)" not in hostile and "&lt;script&gt;" in hostile
+
+
+def test_register_page_creates_the_account_and_sends_to_login(client, h, setup_done):
+    form = {"username": "jane", "password": "good-password", "confirmPassword": "good-password", "email": "",
+            "aff_code": ""}
+    response = client.post("/register", data=form)
+    assert response.status_code == 302 and response.headers["Location"].endswith("/login")
+    assert h.user_named("jane") is not None
+    assert "Your account is ready" in client.get("/login").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("form, message", [
+    ({"username": "jane", "password": "good-password", "confirmPassword": "other-password"}, "do not match"),
+    ({"username": "<b>jane</b>", "password": "good-password", "confirmPassword": "good-password"}, "username"),
+    ({"username": "jane", "password": "short", "confirmPassword": "short"}, "at least 8"),
+    ({"username": "alice", "password": "good-password", "confirmPassword": "good-password"}, "already taken"),
+])
+def test_register_page_shows_readable_errors(client, h, user, setup_done, form, message):
+    response = client.post("/register", data=form)
+    assert response.status_code == 422
+    text = response.get_data(as_text=True)
+    assert message in text and "<b>jane</b>" not in text
+    assert h.counts() == (1, 0)
+
+
+def test_register_page_says_when_registration_is_closed(client, setup_done):
+    options().update({"RegisterEnabled": False})
+    text = client.get("/register").get_data(as_text=True)
+    assert "Registration is closed" in text and 'name="password"' not in text
+
+
+def test_login_page_signs_in_and_shows_errors(client, user, setup_done):
+    wrong = client.post("/login", data={"username": "alice", "password": "nope-nope"})
+    assert wrong.status_code == 422 and "wrong username or password" in wrong.get_data(as_text=True)
+    assert 'value="alice"' in wrong.get_data(as_text=True)
+    ok = client.post("/login", data={"username": "alice", "password": "password123"})
+    assert ok.status_code == 302 and ok.headers["Location"] == "/"
+    assert client.get("/login").status_code == 302  # already signed in
+    assert client.get("/api/user/self").get_json()["data"]["username"] == "alice"
+
+
+def test_login_page_without_password_sign_in(client, setup_done):
+    options().update({"PasswordLoginEnabled": False})
+    text = client.get("/login").get_data(as_text=True)
+    assert "Password sign-in is turned off" in text and 'name="password"' not in text
+
+
+def test_logout_page_ends_the_session(user_client, h, setup_done):
+    response = user_client.post("/logout")
+    assert response.status_code == 302
+    h.envelope_error(user_client.get("/api/user/self"), 401)
