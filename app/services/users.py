@@ -21,7 +21,6 @@ from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from werkzeug.security import generate_password_hash
 
 from app.billing.ledger import add_log, add_manage_log
 from app.cache import bump
@@ -29,6 +28,7 @@ from app.errors import Conflict, Forbidden, NotFound, ValidationError
 from app.extensions import db
 from app.models import LogType, Role, User, UserStatus
 from app.options import get_option
+from app.services.accounts import hash_password, quota_text
 from app.validation import MAX_INT64, clean_text, display_name, password, strict_int, username
 
 MAX_QUOTA = MAX_INT64
@@ -201,10 +201,6 @@ def _lock_user(user_id: int) -> User:
 
 # -- writing ------------------------------------------------------------------------------------------
 
-def hash_password(raw: str) -> str:
-    return generate_password_hash(raw)
-
-
 def _parse_group(value: Any) -> str:
     group = clean_text(value, "group", max_len=64).strip()
     if not GROUP_RE.match(group):
@@ -240,7 +236,7 @@ def create_user(actor: User, data: dict) -> User:
             db.session.flush()
             if initial > 0:
                 add_log(log_type=LogType.SYSTEM, user_id=user.id, username=user.username, quota=initial,
-                        content=f"New user bonus: {initial} quota (created by admin {actor.username})")
+                        content=f"New user bonus: {quota_text(initial)} (created by admin {actor.username})")
     except IntegrityError:
         raise Conflict("that username is already taken") from None
     return user
@@ -294,7 +290,8 @@ def update_user(actor: User, data: dict) -> User:
                 db.session.execute(update(User).where(User.id == locked.id).values(quota=new_quota)
                                    .execution_options(synchronize_session=False))
                 add_manage_log(locked, new_quota - old,
-                               f"Admin {actor.username} set the balance from {old} to {new_quota}",
+                               f"Admin {actor.username} set the balance from {quota_text(old)} "
+                               f"to {quota_text(new_quota)}",
                                other={"admin_id": actor.id, "admin_username": actor.username,
                                       "old_quota": old, "new_quota": new_quota})
     except IntegrityError:
@@ -363,21 +360,21 @@ def adjust_quota(actor: User, user_id: int, mode: Any, value: Any) -> int:
                 .values(quota=User.quota + amount).execution_options(synchronize_session=False))
             if result.rowcount != 1:
                 raise ValidationError("the balance would exceed the largest amount that can be stored")
-            add_manage_log(target, amount, f"Admin {actor.username} added {amount} quota", other=admin)
+            add_manage_log(target, amount, f"Admin {actor.username} added {quota_text(amount)}", other=admin)
         elif mode == "subtract":
             result = db.session.execute(
                 update(User).where(User.id == target.id, User.deleted_at.is_(None), User.quota >= amount)
                 .values(quota=User.quota - amount).execution_options(synchronize_session=False))
             if result.rowcount != 1:
                 raise ValidationError("the user's balance is lower than the amount to subtract")
-            add_manage_log(target, -amount, f"Admin {actor.username} subtracted {amount} quota", other=admin)
+            add_manage_log(target, -amount, f"Admin {actor.username} subtracted {quota_text(amount)}", other=admin)
         else:
             locked = _lock_user(target.id)
             old = locked.quota
             db.session.execute(update(User).where(User.id == locked.id).values(quota=amount)
                                .execution_options(synchronize_session=False))
             add_manage_log(locked, amount - old,
-                           f"Admin {actor.username} set the balance from {old} to {amount}",
+                           f"Admin {actor.username} set the balance from {quota_text(old)} to {quota_text(amount)}",
                            other={**admin, "old_quota": old, "new_quota": amount})
     return db.session.scalar(select(User.quota).where(User.id == target.id))
 

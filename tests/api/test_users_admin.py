@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from flask import g, request_started
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -12,15 +11,8 @@ from tests.conftest import login_client
 from tests.factories import make_access_token, make_user
 
 @pytest.fixture(autouse=True)
-def fresh_login_per_request(app):
-    """The `app` fixture keeps one app context open, which Flask reuses (with `g`) for every test request;
-    Flask-Login would keep the first request's user in `g._login_user`. Forget it, as a server would."""
-    def forget(sender, **_):
-        g.pop("_login_user", None)
-
-    request_started.connect(forget, app)
-    yield
-    request_started.disconnect(forget, app)
+def cheap_hashing(fast_hash):
+    """Passwords set here go through accounts.hash_password: the real KDF in production, cheap in tests."""
 
 
 SECRET_FIELDS = {"password", "access_token", "access_token_hash", "setting", "session_version"}
