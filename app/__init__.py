@@ -98,6 +98,7 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from app.blueprints.admin import bp as admin_bp
     from app.blueprints.api import bp as api_bp
     from app.blueprints.auth import bp as auth_bp
     from app.blueprints.relay import bp as relay_bp
@@ -105,7 +106,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.blueprints.user import bp as user_bp
     from app.extensions import csrf
 
-    for bp in (api_bp, relay_bp, auth_bp, site_bp, user_bp):
+    for bp in (api_bp, relay_bp, auth_bp, site_bp, user_bp, admin_bp):
         app.register_blueprint(bp)
     csrf.exempt(relay_bp)
 

@@ -1,0 +1,7 @@
+"""Administration pages: channels, users, redemption codes, every log, and the runtime settings."""
+
+from flask import Blueprint
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+from app.blueprints.admin import settings  # noqa: E402,F401
