@@ -24,15 +24,23 @@ from app.models import Ability, Channel, ChannelStatus
 from app.services.tokens import escape_like, page_offset
 from app.validation import MAX_INT64, clean_text, strict_int
 
-# Channel type ids and names, as new-api's constant/channel.go numbers them. The relay's adaptor
-# registry must resolve every id listed here (a registry test pins it).
+# Channel type ids and names, as new-api's constant/channel.go numbers them (29 is one-api's Groq). These
+# are the types an admin can create; the relay's adaptor registry must resolve every one (a registry test
+# pins it), so a type is listed here only once the relay serves it or is about to (2, 5: midjourney-proxy;
+# 36: Suno; 3, 14, 24: Azure, Claude and Gemini adaptors).
 CHANNEL_TYPES: dict[int, str] = {
     1: "OpenAI",
     2: "Midjourney Proxy",
     3: "Azure OpenAI",
     4: "Ollama",
     5: "Midjourney Proxy Plus",
+    6: "OpenAI Max",
+    7: "OhMyGPT",
     8: "Custom",
+    9: "AILS",
+    10: "AI Proxy",
+    12: "API2GPT",
+    13: "AIGC2D",
     14: "Anthropic Claude",
     17: "Alibaba Qwen",
     20: "OpenRouter",
@@ -40,18 +48,18 @@ CHANNEL_TYPES: dict[int, str] = {
     25: "Moonshot",
     26: "Zhipu GLM",
     27: "Perplexity",
+    29: "Groq",
     31: "01.AI",
-    34: "Cohere",
-    35: "MiniMax",
     36: "Suno API",
     38: "Jina",
     40: "SiliconFlow",
     42: "Mistral",
     43: "DeepSeek",
     45: "VolcEngine",
+    46: "Baidu Qianfan v2",
+    47: "Xinference",
     48: "xAI",
 }
-AZURE_TYPE = 3
 
 MULTI_KEY_MODES = ("random", "round_robin")
 CREATE_MODES = ("single", "batch", "multi_to_single")
@@ -694,7 +702,6 @@ def set_tag_status(tag: str, status: int) -> int:
     except Exception:
         db.session.rollback()
         raise
-    db.session.expire_all()
     if ids:
         bump("channels")
     return len(ids)
