@@ -3,3 +3,5 @@
 from flask import Blueprint
 
 bp = Blueprint("relay", __name__)
+
+from app.blueprints.relay import openai  # noqa: E402,F401

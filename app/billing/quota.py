@@ -1,0 +1,151 @@
+"""Reserve -> settle | refund: how a relayed request moves quota. Every change is a conditional UPDATE.
+
+- `reserve` (before the upstream call), ONE transaction:
+      UPDATE tokens SET remain_quota = remain_quota - :r WHERE id = :id AND remain_quota >= :need
+      UPDATE users  SET quota = quota - :r WHERE id = :id AND quota >= :need
+  (no token statement for unlimited keys). `need` is max(r, 1): a key or a user with nothing left is
+  refused even for a free model, as in new-api. Either UPDATE matching no row rolls the transaction
+  back and raises InsufficientQuota; nothing was taken.
+- `settle` (after the answer), ONE transaction: user, token and channel counters adjusted by the
+  difference between the real cost and the reservation, the consume log row, the hourly rollup.
+  The real cost is charged even when it exceeds the reservation (the upstream already served it), so
+  a balance can go below zero by at most the overshoot of the requests in flight: max_tokens bounds it
+  when the client sets it; without it the reservation assumes a default completion length.
+- `refund` (any failure), ONE transaction: the whole reservation goes back; no consume row is written
+  (an optional type-7 error row with quota 0 may be).
+
+The statements are prebuilt Core UPDATEs run on a connection of their own (`engine.begin()`), never the
+ORM session, so no transaction is ever left open across an upstream call or a stream.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import has_app_context
+from sqlalchemy import bindparam, update
+
+from app.billing import ledger
+from app.errors import InsufficientQuota
+from app.extensions import db
+from app.models import Channel, Token, User
+
+_users = User.__table__
+_tokens = Token.__table__
+_channels = Channel.__table__
+
+_USER_RESERVE = (update(_users).where(_users.c.id == bindparam("b_id"), _users.c.quota >= bindparam("b_need"))
+                 .values(quota=_users.c.quota - bindparam("b_amount")))
+_TOKEN_RESERVE = (update(_tokens)
+                  .where(_tokens.c.id == bindparam("b_id"), _tokens.c.remain_quota >= bindparam("b_need"))
+                  .values(remain_quota=_tokens.c.remain_quota - bindparam("b_amount")))
+_USER_GIVE_BACK = (update(_users).where(_users.c.id == bindparam("b_id"))
+                   .values(quota=_users.c.quota + bindparam("b_amount")))
+_TOKEN_GIVE_BACK = (update(_tokens).where(_tokens.c.id == bindparam("b_id"))
+                    .values(remain_quota=_tokens.c.remain_quota + bindparam("b_amount")))
+_USER_SETTLE = (update(_users).where(_users.c.id == bindparam("b_id"))
+                .values(quota=_users.c.quota - bindparam("b_delta"),
+                        used_quota=_users.c.used_quota + bindparam("b_used"),
+                        request_count=_users.c.request_count + 1))
+_TOKEN_SETTLE = (update(_tokens).where(_tokens.c.id == bindparam("b_id"))
+                 .values(remain_quota=_tokens.c.remain_quota - bindparam("b_delta"),
+                         used_quota=_tokens.c.used_quota + bindparam("b_used"),
+                         accessed_time=bindparam("b_now")))
+_TOKEN_SETTLE_UNLIMITED = (update(_tokens).where(_tokens.c.id == bindparam("b_id"))
+                           .values(used_quota=_tokens.c.used_quota + bindparam("b_used"),
+                                   accessed_time=bindparam("b_now")))
+_CHANNEL_SETTLE = (update(_channels).where(_channels.c.id == bindparam("b_id"))
+                   .values(used_quota=_channels.c.used_quota + bindparam("b_used"),
+                           response_time=bindparam("b_ms")))
+
+
+def release_session() -> None:
+    """End the request's ORM session transaction, if it has one, before using a connection of our own.
+
+    Option and cache-version reads go through the ORM session, which then sits in a read transaction;
+    on SQLite (BEGIN IMMEDIATE, app/database.py) that transaction holds the write lock, so a second
+    connection of the same request would wait on it, and every other writer would wait for the upstream.
+    """
+    if not has_app_context():
+        return
+    scoped = db.session
+    if scoped.registry.has():
+        session = scoped.registry()
+        if session.in_transaction():
+            session.rollback()
+
+
+class TokenQuotaExhausted(InsufficientQuota):
+    code = "insufficient_token_quota"
+
+
+@dataclass(slots=True)
+class Reservation:
+    """Quota held for one request. `settle` or `refund` closes it exactly once."""
+
+    user_id: int
+    token_id: int
+    unlimited: bool
+    amount: int
+    engine: Any = field(repr=False, default=None)
+    closed: bool = False
+
+
+def reserve(user_id: int, token_id: int, amount: int, *, unlimited: bool = False) -> Reservation:
+    """Hold `amount` quota from the user and (unless unlimited) the key, or raise InsufficientQuota."""
+    amount = max(int(amount), 0)
+    need = max(amount, 1)
+    release_session()
+    engine = db.engine
+    with engine.begin() as conn:
+        if not unlimited:
+            result = conn.execute(_TOKEN_RESERVE, {"b_id": token_id, "b_need": need, "b_amount": amount})
+            if result.rowcount != 1:
+                raise TokenQuotaExhausted("this API key does not have enough quota left for the request")
+        result = conn.execute(_USER_RESERVE, {"b_id": user_id, "b_need": need, "b_amount": amount})
+        if result.rowcount != 1:
+            raise InsufficientQuota("your account does not have enough quota left for this request")
+    return Reservation(user_id, token_id, unlimited, amount, engine)
+
+
+def settle(res: Reservation, quota: int, *, channel_id: int, response_ms: int, log: dict[str, Any],
+           rollup: dict[str, Any] | None = None) -> None:
+    """Charge `quota` for the request held by `res`; write `log` (a `logs` row) and the rollup."""
+    if res.closed:
+        raise RuntimeError("reservation already settled or refunded")
+    quota = max(int(quota), 0)
+    delta = quota - res.amount
+    now = log.get("created_at") or int(time.time())
+    release_session()
+    with res.engine.begin() as conn:
+        conn.execute(_USER_SETTLE, {"b_id": res.user_id, "b_delta": delta, "b_used": quota})
+        if res.unlimited:
+            conn.execute(_TOKEN_SETTLE_UNLIMITED, {"b_id": res.token_id, "b_used": quota, "b_now": now})
+        else:
+            conn.execute(_TOKEN_SETTLE, {"b_id": res.token_id, "b_delta": delta, "b_used": quota, "b_now": now})
+        if channel_id:
+            conn.execute(_CHANNEL_SETTLE, {"b_id": channel_id, "b_used": quota, "b_ms": response_ms})
+        ledger.insert_log(conn, {**log, "quota": quota, "created_at": now})
+        if rollup is not None:
+            ledger.upsert_quota_data(conn, quota=quota, created_at=now, **rollup)
+    res.closed = True
+
+
+def refund(res: Reservation, *, error_log: dict[str, Any] | None = None) -> None:
+    """Give the whole reservation back (any failure); optionally record a quota-0 error row."""
+    if res.closed:
+        return
+    if res.amount == 0 and error_log is None:
+        res.closed = True
+        return
+    release_session()
+    with res.engine.begin() as conn:
+        if res.amount:
+            conn.execute(_USER_GIVE_BACK, {"b_id": res.user_id, "b_amount": res.amount})
+            if not res.unlimited:
+                conn.execute(_TOKEN_GIVE_BACK, {"b_id": res.token_id, "b_amount": res.amount})
+        if error_log is not None:
+            ledger.insert_log(conn, {**error_log, "quota": 0})
+    res.closed = True

@@ -1,0 +1,1 @@
+"""Provider adaptors: pure translation between OpenAI requests and each upstream (see base.py)."""

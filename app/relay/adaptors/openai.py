@@ -1,0 +1,208 @@
+"""OpenAI (channel type 1): the client's request goes out almost as it came in.
+
+The body is re-encoded only when something changes (model mapping, param_override, forced
+`stream_options.include_usage`); otherwise the client's bytes are sent as they are. Answers are passed
+through byte for byte; only the usage is read out of them. Streams pass each event through unchanged,
+except the usage-only chunk when we asked for it and the client did not.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from app.relay import sse
+from app.relay.adaptors.base import (
+    JSON_MODES,
+    Adaptor,
+    Fetch,
+    StreamTranslator,
+    apply_header_override,
+    failure_from_body,
+    usage_from_openai,
+)
+from app.relay.types import Mode, ParsedResponse, RelayContext, UpstreamFailure, UpstreamRequest, Usage
+
+ALL_MODES = frozenset(Mode.PATHS)
+
+
+def join_url(base: str, path: str, prefix: str | None = None) -> str:
+    """`base` + `path`, where `path` starts with "/v1" and `prefix` (e.g. "/api/v3", or "" for none)
+    replaces that version segment. A base that already ends with the version segment is not doubled
+    ("https://host/v1" + "/v1/chat/completions")."""
+    version = "/v1"
+    if prefix is not None:
+        path = prefix + path[3:]
+        version = prefix
+    if version and base.endswith(version):
+        base = base[: -len(version)]
+    return base + path
+
+
+class OpenAIStream(StreamTranslator):
+    """Pass-through of OpenAI `chat.completion.chunk` / `text_completion` events."""
+
+    def __init__(self, ctx: RelayContext, strip_usage_chunk: bool) -> None:
+        super().__init__(ctx)
+        self.strip_usage_chunk = strip_usage_chunk
+        self.payloads: list[bytes] = []
+
+    def translate(self, event: sse.Event) -> list[bytes]:
+        data = event.data
+        if data is None:
+            return [event.frame()]  # comments and keep-alives
+        if data == sse.DONE_DATA:
+            self.done = True
+            return [sse.DONE]
+        head = data[:48]
+        if b'"error"' in head:
+            obj = event.json()
+            if isinstance(obj, dict) and "error" in obj and not obj.get("choices"):
+                err = obj["error"]
+                self.error = err if isinstance(err, dict) else {"message": str(err)}
+                return []
+        self.payloads.append(data)
+        if not self.finished and (b'"finish_reason":"' in data or b'"finish_reason": "' in data):
+            self.finished = True
+        if b'"usage"' in data and b'"usage":null' not in data and b'"usage": null' not in data:
+            obj = event.json()
+            if isinstance(obj, dict):
+                usage = usage_from_openai(obj.get("usage"))
+                choices = obj.get("choices")
+                if usage is None and isinstance(choices, list) and choices and isinstance(choices[0], dict):
+                    usage = usage_from_openai(choices[0].get("usage"))  # Moonshot puts it in the choice
+                if usage is not None:
+                    self.usage = usage
+                    if self.strip_usage_chunk and choices == []:
+                        return []
+        return [event.frame()]
+
+    def delivered_text(self) -> str:
+        parts: list[str] = []
+        for data in self.payloads:
+            try:
+                obj = json.loads(data)
+            except ValueError:
+                continue
+            for choice in obj.get("choices") or () if isinstance(obj, dict) else ():
+                if not isinstance(choice, dict):
+                    continue
+                delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else choice
+                for key in ("content", "text", "reasoning_content", "refusal"):
+                    value = delta.get(key)
+                    if isinstance(value, str):
+                        parts.append(value)
+                for call in delta.get("tool_calls") or ():
+                    fn = call.get("function") if isinstance(call, dict) else None
+                    if isinstance(fn, dict):
+                        parts.extend(v for v in (fn.get("name"), fn.get("arguments")) if isinstance(v, str))
+        return "".join(parts)
+
+
+class OpenAIAdaptor(Adaptor):
+    name = "openai"
+    default_base_url = "https://api.openai.com"
+    modes = ALL_MODES
+    supports_stream_usage = True
+    path_prefix: str | None = None  # replaces the leading "/v1" of every path (compatible providers)
+
+    def __init__(self, **overrides: Any) -> None:
+        for key, value in overrides.items():
+            setattr(self, key, value)
+
+    # -- requests ------------------------------------------------------------------------------------
+    def url(self, ctx: RelayContext, path: str) -> str:
+        return join_url(self.base_url(ctx), path, self.path_prefix)
+
+    def headers(self, ctx: RelayContext, content_type: str | None = "application/json") -> dict[str, str]:
+        headers = {"Authorization": "Bearer " + ctx.api_key}
+        if content_type:
+            headers["Content-Type"] = content_type
+        if ctx.stream:
+            headers["Accept"] = "text/event-stream"
+        channel = ctx.channel
+        if channel is not None and channel.organization:
+            headers["OpenAI-Organization"] = channel.organization
+        return apply_header_override(headers, ctx)
+
+    def forced_usage(self, ctx: RelayContext) -> bool:
+        """We add stream_options.include_usage ourselves (and strip the usage chunk if the client did not)."""
+        return ctx.stream and self.supports_stream_usage and not ctx.client_wants_usage
+
+    def json_body(self, ctx: RelayContext) -> bytes:
+        channel = ctx.channel
+        override = channel.param_override if channel is not None else None
+        force_usage = self.forced_usage(ctx)
+        if ctx.upstream_model == ctx.origin_model and not override and not force_usage:
+            return ctx.raw_body
+        body = dict(ctx.body or {})
+        body["model"] = ctx.upstream_model
+        if force_usage:
+            options = body.get("stream_options")
+            body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+        if override:
+            body.update(override)
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    def build_request(self, ctx: RelayContext) -> UpstreamRequest:
+        url = self.url(ctx, ctx.path)
+        proxy = ctx.channel.settings.get("proxy") if ctx.channel and ctx.channel.settings else None
+        if ctx.mode in JSON_MODES:
+            return UpstreamRequest("POST", url, self.headers(ctx), data=self.json_body(ctx), stream=ctx.stream,
+                                   proxy=proxy if isinstance(proxy, str) and proxy else None)
+        form = dict(ctx.form)
+        form["model"] = ctx.upstream_model
+        override = ctx.channel.param_override if ctx.channel else None
+        if override:
+            form.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in override.items()})
+        return UpstreamRequest("POST", url, self.headers(ctx, content_type=None), form=form,
+                               files=list(ctx.files), proxy=proxy if isinstance(proxy, str) and proxy else None)
+
+    # -- responses -----------------------------------------------------------------------------------
+    def parse_response(self, ctx: RelayContext, status: int, content_type: str,
+                       content: bytes) -> ParsedResponse | UpstreamFailure:
+        if ctx.mode == Mode.SPEECH or not content_type.startswith(("application/json", "text/json")):
+            return ParsedResponse(content, content_type, None)
+        try:
+            obj = json.loads(content)
+        except ValueError:
+            return UpstreamFailure(status=502, message="upstream returned invalid JSON")
+        usage: Usage | None = None
+        if isinstance(obj, dict):
+            if "error" in obj and obj["error"] and not obj.get("choices") and not obj.get("data"):
+                return failure_from_body(500, content)
+            usage = usage_from_openai(obj.get("usage"))
+            duration = obj.get("duration")
+            if ctx.mode in Mode.MULTIPART and isinstance(duration, (int, float)) and duration > 0:
+                usage = usage or Usage()
+                if usage.audio_seconds is None and not usage.prompt_tokens:
+                    usage.audio_seconds = float(duration)
+        return ParsedResponse(content, content_type, usage)
+
+    def stream_translator(self, ctx: RelayContext) -> StreamTranslator:
+        return OpenAIStream(ctx, strip_usage_chunk=self.forced_usage(ctx))
+
+    # -- management ----------------------------------------------------------------------------------
+    def models_request(self, base_url: str, key: str, settings: dict[str, Any]) -> UpstreamRequest | None:
+        base = (base_url or self.default_base_url).rstrip("/")
+        return UpstreamRequest("GET", join_url(base, "/v1/models", self.path_prefix),
+                               {"Authorization": "Bearer " + key})
+
+    def parse_models(self, payload: Any) -> list[str]:
+        data = payload.get("data") if isinstance(payload, dict) else None
+        return sorted({m["id"] for m in data or () if isinstance(m, dict) and isinstance(m.get("id"), str)})
+
+    def balance(self, base_url: str, key: str, fetch: Fetch) -> float | None:
+        """OpenAI's legacy billing endpoints: hard limit minus this period's usage (reported in cents)."""
+        import datetime
+
+        base = (base_url or self.default_base_url).rstrip("/")
+        headers = {"Authorization": "Bearer " + key}
+        sub = fetch(join_url(base, "/v1/dashboard/billing/subscription", self.path_prefix), headers)
+        limit = float(sub.get("hard_limit_usd") or sub.get("system_hard_limit_usd") or 0)
+        today = datetime.date.today()
+        start = today - datetime.timedelta(days=100)
+        end = today + datetime.timedelta(days=1)
+        usage = fetch(join_url(base, f"/v1/dashboard/billing/usage?start_date={start}&end_date={end}",
+                               self.path_prefix), headers)
+        return round(limit - float(usage.get("total_usage") or 0) / 100, 6)

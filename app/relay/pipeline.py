@@ -1,0 +1,198 @@
+"""One relayed request, start to finish. Everything before the first byte is decided here, in the view:
+
+    authenticate (401/403) -> parse (400/413) -> model allowed (403) -> price (400) -> route exists (503)
+      -> plan window allows it (429, app.billing.plans)
+      -> reserve (403)                                   [write transaction 1]
+      -> attempts: pick a channel not tried yet, adapt, send, read; retry when it can help
+      -> non-stream: settle, return the upstream's bytes  [write transaction 2]
+      -> stream: the first event is read here (a failure before it retries on another channel), then a
+         generator relays the rest and settles in its `finally` [write transaction 2]
+    any failure before the answer -> refund              [write transaction 2']
+
+With warm caches (key, user, routing table, options) a request reads nothing from the database and
+writes exactly twice: the reservation, then the settlement or the refund. (The option and cache-version
+markers are re-read at most once per OPTIONS_SYNC_SECONDS per process, not per request.)
+
+Retry policy (STYLE habit 8): another channel is tried after 401/403 (the channel's credentials; the
+channel is also auto-disabled), 408, 429, 5xx, timeouts, network errors and an error event before the
+first byte of a stream; never after 400, 404, 413, 422 or other 4xx, which describe the request itself
+and go back to the client as they are. A pinned channel (`sk-<key>-<id>`, admins only) is never retried.
+Upstream 401/403 reach the client as 502 `upstream_auth_failed`: the client's own key is fine.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import requests
+from flask import Response, current_app, request
+
+from app.billing import plans, pricing, quota
+from app.errors import NoAvailableChannel, UpstreamError
+from app.options import options
+from app.relay import health, http, routing
+from app.relay.adaptors.registry import get_adaptor
+from app.relay.keys import authenticate
+from app.relay.request import parse_json_request, parse_multipart_request
+from app.relay.settlement import Job, error_row, estimate_answer, settle
+from app.relay.streaming import READ_ERRORS, OpenStream, open_stream, raw_body, stream_body
+from app.relay.types import ChannelInfo, Mode, RelayContext, UpstreamFailure
+
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_SECRETS = re.compile(r"\b(sk-|org-|key-)[A-Za-z0-9*_\-]{4,}")
+
+
+# -- entry point ------------------------------------------------------------------------------------------
+def relay(mode: str) -> Response:
+    """Handle one /v1 request of `mode`; raises AppError subclasses for every refusal."""
+    started = time.perf_counter()
+    caller = authenticate(request.headers.get("Authorization"), request.remote_addr or "")
+    if mode in Mode.MULTIPART:
+        req = parse_multipart_request(mode, request.form, request.files)
+    else:
+        req = parse_json_request(mode, request.get_data(cache=False))
+    caller.check_model(req.model)
+    price = pricing.price_for(req.model, caller.group)
+    if caller.pinned_channel is not None:
+        if routing.get_channel(caller.pinned_channel) is None:
+            raise NoAvailableChannel(f"channel {caller.pinned_channel} does not exist or is disabled")
+    elif not routing.has_route(caller.group, req.model):
+        raise NoAvailableChannel(f"no available channel for model {req.model} in group {caller.group}")
+    store = options()
+    amount = pricing.reservation(price, req.prompt_estimate, req.completion_estimate, calls=req.calls,
+                                 floor=int(store.get("PreConsumedQuota")))
+    if req.audio_seconds_estimate is not None and not price.per_call and not price.free:
+        amount = max(amount, price.tokens_quota(0, 0, audio_seconds=req.audio_seconds_estimate))
+    ctx = RelayContext(mode=mode, origin_model=req.model, stream=req.stream, body=req.body, raw_body=req.raw,
+                       form=req.form if mode in Mode.MULTIPART else {}, files=req.files,
+                       client_wants_usage=req.client_wants_usage, user_id=caller.user.id,
+                       token_id=caller.key.token_id, group=caller.group, request_id=uuid.uuid4().hex)
+    retries = 0 if caller.pinned_channel is not None else int(store.get("RetryTimes"))
+    log_details = bool(store.get("LogConsumeEnabled"))
+    plans.check_plan_allows(caller.user.id, req.model, amount)
+    reservation = quota.reserve(caller.user.id, caller.key.token_id, amount, unlimited=caller.key.unlimited)
+    job = Job(req, ctx, caller, price, reservation, started, log_details,
+              tiktoken_dir=current_app.config.get("TIKTOKEN_CACHE_DIR"), app=current_app._get_current_object())
+    try:
+        outcome = _attempts(job, retries)
+    except BaseException as exc:
+        quota.refund(reservation, error_log=error_row(job, exc))
+        raise
+    headers = {"X-Request-Id": ctx.request_id}
+    if isinstance(outcome, OpenStream):
+        quota.release_session()
+        return Response(stream_body(job, outcome), 200, headers={**STREAM_HEADERS, **headers},
+                        content_type="text/event-stream; charset=utf-8")
+    if isinstance(outcome, requests.Response):  # audio: binary passthrough
+        quota.release_session()
+        return Response(raw_body(job, outcome), 200, headers=headers,
+                        content_type=outcome.headers.get("Content-Type", "application/octet-stream"))
+    try:
+        settle(job, outcome.usage or estimate_answer(job, outcome.body))
+    except BaseException:
+        quota.refund(reservation)
+        raise
+    return Response(outcome.body, 200, headers=headers, content_type=outcome.content_type)
+
+
+# -- attempts ---------------------------------------------------------------------------------------------
+def _attempts(job: Job, retries: int):
+    """Try channels until one answers; raise the last failure as an UpstreamError."""
+    ctx, caller = job.ctx, job.caller
+    config = current_app.config
+    connect = float(config.get("RELAY_CONNECT_TIMEOUT", 10.0))
+    read = float(config.get("STREAM_IDLE_TIMEOUT" if ctx.stream else "RELAY_READ_TIMEOUT", 300.0))
+    failure: UpstreamFailure | None = None
+    channel: ChannelInfo | None = None
+    for _ in range(retries + 1):
+        if caller.pinned_channel is not None:
+            channel = routing.get_channel(caller.pinned_channel)
+        else:
+            channel = routing.pick(caller.group, job.req.model, job.tried)
+        if channel is None:
+            break
+        job.tried.append(channel.id)
+        adaptor = get_adaptor(channel.type)
+        if adaptor is None or not adaptor.supports(ctx.mode):
+            failure = UpstreamFailure(501, f"channel type {channel.type} cannot serve {ctx.path}")
+            continue
+        ctx.key_index, ctx.api_key = routing.select_key(channel)
+        ctx.channel = channel
+        ctx.upstream_model = channel.model_mapping.get(ctx.origin_model) or ctx.origin_model
+        outcome = _attempt(job, adaptor, connect, read)
+        if not isinstance(outcome, UpstreamFailure):
+            return outcome
+        failure = outcome
+        health.record_failure(channel, ctx.key_index, failure)
+        if not failure.retryable:
+            break
+    if failure is None:
+        raise NoAvailableChannel(f"no available channel for model {job.req.model} in group {caller.group}")
+    raise _client_error(failure, channel)
+
+
+def _attempt(job: Job, adaptor, connect: float, read: float):
+    ctx = job.ctx
+    upstream = adaptor.build_request(ctx)
+    quota.release_session()
+    sent = time.perf_counter()
+    try:
+        response = http.send(upstream, connect_timeout=connect, read_timeout=read)
+    except requests.Timeout:
+        return UpstreamFailure(504, "the upstream did not answer in time", network=True)
+    except requests.RequestException as exc:
+        return UpstreamFailure(502, f"could not reach the upstream ({type(exc).__name__})", network=True)
+    status = response.status_code
+    content_type = response.headers.get("Content-Type", "")
+    if 300 <= status < 400:
+        response.close()
+        return UpstreamFailure(502, f"the upstream answered with a redirect ({status})")
+    if status >= 400:
+        try:
+            content = response.content
+        except READ_ERRORS:
+            content = b""
+        finally:
+            response.close()
+        return adaptor.parse_error(ctx, status, content_type, content)
+    if ctx.stream and content_type.startswith("text/event-stream"):
+        return open_stream(job, adaptor, response, sent)
+    if ctx.mode == Mode.SPEECH:
+        job.first_response_ms = int((time.perf_counter() - sent) * 1000)
+        return response
+    try:
+        content = response.content
+    except READ_ERRORS as exc:
+        return UpstreamFailure(502, f"the upstream answer was cut off ({type(exc).__name__})", network=True)
+    finally:
+        response.close()
+    job.first_response_ms = int((time.perf_counter() - sent) * 1000)
+    return adaptor.parse_response(ctx, status, content_type, content)
+
+
+def _client_error(failure: UpstreamFailure, channel: ChannelInfo | None) -> UpstreamError:
+    """The error the client sees for the last failure; the channel's secrets never leak into it."""
+    status, message = failure.status, failure.message
+    error_type, code = failure.error_type, failure.code
+    if status in (401, 403):
+        status, message = 502, "the upstream channel refused its credentials; try again later"
+        error_type, code = "upstream_error", "upstream_auth_failed"
+    elif not failure.network:
+        message = _redact(message)
+    if channel is not None and channel.status_code_mapping:
+        mapped = channel.status_code_mapping.get(str(status), "")
+        if mapped.isdigit() and 100 <= int(mapped) <= 599:
+            status = int(mapped)
+    error = UpstreamError(message, status=status, code=code, error_type=error_type,
+                          retryable=failure.retryable)
+    error.param = failure.param
+    return error
+
+
+def _redact(message: str) -> str:
+    """Mask keys and organisation ids an upstream may echo in its error message."""
+    return _SECRETS.sub(lambda m: m.group(1) + "***", message)
+
+
