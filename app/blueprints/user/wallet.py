@@ -1,0 +1,59 @@
+"""The wallet: balance, redeem a code, daily check-in, invitation link and reward transfer, plan spend."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from app.blueprints.user import bp
+from app.errors import AppError
+from app.extensions import db, limiter
+from app.services import redemption
+from app.web import forms
+from app.web.auth import page_role_required
+from app.web.filters import format_quota
+from app.web.htmx import render, toast, trigger, wants_fragment
+
+
+def _user():
+    return current_user._get_current_object()
+
+
+def _page(fragment: str | None = None, /, *, status: int = 200, **context):
+    db.session.refresh(_user())  # the balance may have changed in this request
+    return render("user/wallet.html", fragment, status=status, user=current_user, **context)
+
+
+def _result(fragment: str, message: str, **context):
+    """A successful action: the fragment and a toast for HTMX (balance listeners refresh), else the page."""
+    response = _page(fragment, **context, done_message=message)
+    if wants_fragment():
+        trigger(response, "balance-changed")
+        toast(response, message)
+    return response
+
+
+@bp.get("/wallet")
+@page_role_required()
+def wallet():
+    return _page()
+
+
+@bp.get("/wallet/balance")
+@page_role_required()
+def wallet_balance():
+    """The balance card alone (refreshed after a redeem, a check-in or a transfer)."""
+    return _page("user/_wallet_balance.html")
+
+
+@bp.post("/wallet/redeem")
+@page_role_required()
+@limiter.limit(lambda: current_app.config["RATELIMIT_REDEEM"], key_func=lambda: f"redeem:user:{current_user.id}")
+def wallet_redeem():
+    """Redeem a code; guessing is throttled per user (RATELIMIT_REDEEM), whatever the address."""
+    try:
+        quota, _is_gift = redemption.redeem(_user(), forms.text("key"))
+    except AppError as exc:
+        return _page("user/_redeem_form.html", status=422, redeem_error=exc.message)
+    return _result("user/_redeem_form.html", _("Redeemed %(amount)s.", amount=format_quota(quota)))

@@ -1,0 +1,34 @@
+"""The wallet page: balance, redeeming a code."""
+
+from __future__ import annotations
+
+from app.extensions import db
+from app.services import redemption
+from tests.web.conftest import HX, fragment, full
+
+
+def test_wallet_needs_sign_in(client):
+    assert client.get("/console/wallet").status_code == 302
+
+
+def test_wallet_full_page_and_balance_fragment(user_client):
+    body = full(user_client, "/console/wallet")
+    assert 'id="redeem-form"' in body and 'data-testid="wallet-balance"' in body
+    assert fragment(user_client, "/console/wallet/balance").lstrip().startswith('<div id="wallet-balance"')
+
+
+def test_redeem_credits_and_refreshes_balance(user_client, user, admin_user):
+    [key] = redemption.create_codes(admin_user, {"name": "ten", "quota": 5_000_000})
+    response = user_client.post("/console/wallet/redeem", headers=HX, data={"key": key})
+    assert response.status_code == 200
+    assert "balance-changed" in response.headers["HX-Trigger"] and "$10.00" in response.headers["HX-Trigger"]
+    db.session.refresh(user)
+    assert user.quota == 5_000_000
+    again = user_client.post("/console/wallet/redeem", headers=HX, data={"key": key})
+    assert again.status_code == 422 and 'role="alert"' in again.get_data(as_text=True)
+
+
+def test_redeem_without_htmx_renders_the_page(user_client, admin_user):
+    [key] = redemption.create_codes(admin_user, {"name": "one", "quota": 500_000})
+    response = user_client.post("/console/wallet/redeem", data={"key": key})
+    assert response.status_code == 200 and "$1.00" in response.get_data(as_text=True)
