@@ -37,7 +37,7 @@ MAX_EMAIL = 254
 ROOT_DISPLAY_NAME = "Root User"
 
 _UNSET: Any = object()
-_dummy_hash: str | None = None
+_dummy_hashes: dict[str, str] = {}
 
 
 # -- passwords -------------------------------------------------------------------------------------------
@@ -58,10 +58,10 @@ def verify_password(stored_hash: str | None, plain: str) -> bool:
 
 def _burn_a_hash(plain: str) -> None:
     """Spend the time of one verification, so an unknown username answers as slowly as a known one."""
-    global _dummy_hash
-    if _dummy_hash is None:
-        _dummy_hash = hash_password(random_string(16))
-    verify_password(_dummy_hash, plain)
+    dummy = _dummy_hashes.get(PASSWORD_METHOD)
+    if dummy is None:
+        dummy = _dummy_hashes.setdefault(PASSWORD_METHOD, hash_password(random_string(16)))
+    verify_password(dummy, plain)
 
 
 def _verify_login_password(stored_hash: str | None, raw: str) -> bool:

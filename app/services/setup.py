@@ -62,7 +62,7 @@ def perform_setup(raw_username: Any, raw_password: Any, confirm: Any) -> User:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        if setup_done():
+        if db.session.get(Setup, 1, populate_existing=True) is not None:
             raise Conflict(ALREADY_SET_UP, code="already_set_up") from None
         raise Conflict("this username is already taken") from None
     except Exception:

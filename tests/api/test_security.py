@@ -226,3 +226,10 @@ def test_login_page_keeps_only_a_safe_next(client, setup_done):
     assert 'name="next" value="/"' in text
     text = client.get("/login?next=/keys").get_data(as_text=True)
     assert 'name="next" value="/keys"' in text
+
+
+@pytest.mark.parametrize("target", ["/login", "/login?next=/login", "/register", "/setup", "/logout"])
+def test_sign_in_never_loops_back_to_an_auth_page(client, user, setup_done, target):
+    response = client.post("/login", data={**RIGHT, "next": target})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert client.get(f"/login?next={target}").headers["Location"] == "/"

@@ -1,8 +1,10 @@
 """Accounts over the API: register, login, logout, self (read and update) and the access token.
 
 Routes and field names follow Veloera/new-api (`/api/user/...`); errors use the envelope with a real status.
-Login and register are rate limited per peer address (RATELIMIT_LOGIN counts failed sign-ins,
-RATELIMIT_REGISTER counts accounts created); the page forms share the same buckets.
+Rate limits, per peer address (X-Forwarded-For only through TRUSTED_PROXY_COUNT), shared with the page forms:
+- login: RATELIMIT_LOGIN, default "10 per minute", counts failed sign-ins (any answer >= 400); once spent,
+  every attempt, even with the right password, gets 429 with the envelope until the window ends;
+- register: RATELIMIT_REGISTER, default "5 per hour", counts accounts created (refused input is free).
 """
 
 from __future__ import annotations

@@ -49,6 +49,15 @@ def safe_next(target: str | None, default: str = "/") -> str:
     return target
 
 
+def _after_sign_in(target: str | None) -> str:
+    """Where to go after signing in: a safe `next`, but never back to an auth page (that would loop)."""
+    target = safe_next(target)
+    if urlsplit(target).path in {url_for("auth.login_page"), url_for("auth.register_page"),
+                                 url_for("auth.setup_page"), url_for("auth.logout")}:
+        return "/"
+    return target
+
+
 def _field(name: str) -> str:
     """A form field as text, cut to a sane length (the services validate the real limits)."""
     return request.form.get(name, "")[:MAX_FORM_FIELD]
@@ -83,7 +92,7 @@ def setup_submit():
 # -- login -----------------------------------------------------------------------------------------------
 @bp.get("/login")
 def login_page():
-    target = safe_next(request.args.get("next"))
+    target = _after_sign_in(request.args.get("next"))
     if current_user.is_authenticated:
         return redirect(target)
     return render_template("auth/login.html", next=target, username="",
@@ -93,7 +102,7 @@ def login_page():
 @bp.post("/login")
 @login_limit
 def login_submit():
-    target = safe_next(request.form.get("next"))
+    target = _after_sign_in(request.form.get("next"))
     name = _field("username")
     try:
         user = accounts.authenticate(name, _field("password"))
