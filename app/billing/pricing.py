@@ -115,7 +115,7 @@ class Price:
 def _lookup(table: dict[str, Any], model: str) -> Any:
     """`table[model]`, else `table` at the model name without a date suffix (gpt-4o-2024-08-06 -> gpt-4o)."""
     value = table.get(model)
-    if value is None and model[-4:].isdigit():
+    if value is None and model[-1:].isdigit():
         base = _DATE_SUFFIX.sub("", model)
         if base != model:
             value = table.get(base)

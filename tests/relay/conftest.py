@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass
 
 import openai
@@ -145,6 +146,16 @@ def consume_logs(user_id: int | None = None, log_type: int = LogType.CONSUME) ->
         stmt = stmt.where(Log.user_id == user_id)
     with db.engine.connect() as conn:
         return list(conn.execute(stmt).mappings())
+
+
+def wait_for_logs(user_id: int, count: int, log_type: int = LogType.CONSUME, timeout: float = 10.0) -> list:
+    """Stream settlement happens after the last byte: wait until `count` rows exist (or time out)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        logs = consume_logs(user_id, log_type)
+        if len(logs) >= count or time.monotonic() > deadline:
+            return logs
+        time.sleep(0.02)
 
 
 def channel_row(channel_id: int):
