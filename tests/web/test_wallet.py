@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.extensions import db
+from app.options import options
 from app.services import redemption
 from tests.web.conftest import HX, fragment, full
 
@@ -32,3 +33,35 @@ def test_redeem_without_htmx_renders_the_page(user_client, admin_user):
     [key] = redemption.create_codes(admin_user, {"name": "one", "quota": 500_000})
     response = user_client.post("/console/wallet/redeem", data={"key": key})
     assert response.status_code == 200 and "$1.00" in response.get_data(as_text=True)
+
+
+def test_checkin_once_a_day(user_client, user):
+    options().update({"CheckInEnabled": True, "CheckInQuota": 1000, "CheckInMaxQuota": 1000})
+    body = full(user_client, "/console/wallet")
+    assert 'data-testid="checkin-button"' in body
+    response = user_client.post("/console/wallet/checkin", headers=HX)
+    assert response.status_code == 200 and 'data-testid="checked-in"' in response.get_data(as_text=True)
+    assert "balance-changed" in response.headers["HX-Trigger"]
+    db.session.refresh(user)
+    assert user.quota == 1000
+    again = user_client.post("/console/wallet/checkin", headers=HX)
+    assert again.status_code == 422
+
+
+def test_checkin_off_is_explained(user_client):
+    body = full(user_client, "/console/wallet")
+    assert "Check-in is turned off" in body and 'data-testid="checkin-button"' not in body
+
+
+def test_invitation_link_and_transfer(user_client, user):
+    body = full(user_client, "/console/wallet")
+    db.session.refresh(user)
+    assert f"/register?aff={user.aff_code}" in body
+    user.aff_quota = 1_000_000
+    db.session.commit()
+    response = user_client.post("/console/wallet/transfer", headers=HX, data={"amount": "1"})
+    assert response.status_code == 200 and response.get_data(as_text=True).lstrip().startswith('<section id="invite"')
+    db.session.refresh(user)
+    assert (user.quota, user.aff_quota) == (500_000, 500_000)
+    too_much = user_client.post("/console/wallet/transfer", headers=HX, data={"amount": "5"})
+    assert too_much.status_code == 422

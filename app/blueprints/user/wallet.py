@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.blueprints.user import bp
 from app.errors import AppError
 from app.extensions import db, limiter
-from app.services import redemption
+from app.options import get_option
+from app.services import affiliate, checkin, redemption
 from app.web import forms
 from app.web.auth import page_role_required
 from app.web.filters import format_quota
@@ -20,8 +21,18 @@ def _user():
     return current_user._get_current_object()
 
 
+def _invite() -> dict:
+    summary = affiliate.affiliate_summary(_user())
+    base = (get_option("ServerAddress") or "").rstrip("/")
+    path = url_for("auth.register_page", aff=summary["aff_code"])
+    return summary | {"link": base + path if base else url_for("auth.register_page", aff=summary["aff_code"],
+                                                                 _external=True)}
+
+
 def _page(fragment: str | None = None, /, *, status: int = 200, **context):
     db.session.refresh(_user())  # the balance may have changed in this request
+    context.setdefault("checkin", checkin.check_in_status(_user()))
+    context.setdefault("invite", _invite())
     return render("user/wallet.html", fragment, status=status, user=current_user, **context)
 
 
@@ -57,3 +68,26 @@ def wallet_redeem():
     except AppError as exc:
         return _page("user/_redeem_form.html", status=422, redeem_error=exc.message)
     return _result("user/_redeem_form.html", _("Redeemed %(amount)s.", amount=format_quota(quota)))
+
+
+@bp.post("/wallet/checkin")
+@page_role_required()
+def wallet_checkin():
+    """Today's check-in reward (once per day in CheckInTimeZone)."""
+    try:
+        reward = checkin.check_in(_user())
+    except AppError as exc:
+        return _page("user/_checkin.html", status=422, checkin_error=exc.message)
+    return _result("user/_checkin.html", _("Checked in: %(amount)s added.", amount=format_quota(reward)))
+
+
+@bp.post("/wallet/transfer")
+@page_role_required()
+def wallet_transfer():
+    """Move invitation earnings into the balance."""
+    try:
+        moved = affiliate.transfer_aff_quota(_user(), forms.quota("amount"))
+    except AppError as exc:
+        return _page("user/_invite.html", status=422, transfer_error=exc.message)
+    return _result("user/_invite.html", _("%(amount)s moved to your balance.",
+                                          amount=format_quota(moved["transferred"])))
