@@ -55,6 +55,8 @@ def relay(mode: str) -> Response:
         req = parse_json_request(mode, request.get_data(cache=False))
     caller.check_model(req.model)
     price = pricing.price_for(req.model, caller.group)
+    if mode == Mode.IMAGES:
+        req.calls = pricing.image_calls(req.model, int(req.calls), req.image_size, req.image_quality)
     if caller.pinned_channel is not None:
         if routing.get_channel(caller.pinned_channel) is None:
             raise NoAvailableChannel(f"channel {caller.pinned_channel} does not exist or is disabled")

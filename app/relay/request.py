@@ -49,6 +49,8 @@ class ClientRequest:
     calls: float = 1.0  # per-call pricing units (images: n x size/quality factors)
     audio_seconds_estimate: float | None = None
     speech_chars: int = 0
+    image_size: str | None = None
+    image_quality: str | None = None
 
 
 def _reject_constant(name: str):
@@ -180,7 +182,7 @@ def parse_json_request(mode: str, raw: bytes) -> ClientRequest:
         if (size is not None and not isinstance(size, str)) or (quality is not None and not isinstance(quality, str)):
             raise ValidationError("'size' and 'quality' must be strings")
         req.calls = n
-        req.form = {"size": size, "quality": quality, "n": n}
+        req.image_size, req.image_quality = size, quality
         req.prompt_estimate = len(raw) // BYTES_PER_TOKEN
     elif mode == Mode.SPEECH:
         text = body.get("input")

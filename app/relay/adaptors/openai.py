@@ -133,9 +133,10 @@ class OpenAIAdaptor(Adaptor):
         channel = ctx.channel
         override = channel.param_override if channel is not None else None
         force_usage = self.forced_usage(ctx)
-        if ctx.upstream_model == ctx.origin_model and not override and not force_usage:
+        body = ctx.body or {}
+        if body.get("model") == ctx.upstream_model and not override and not force_usage:
             return ctx.raw_body
-        body = dict(ctx.body or {})
+        body = dict(body)
         body["model"] = ctx.upstream_model
         if force_usage:
             options = body.get("stream_options")
@@ -148,7 +149,9 @@ class OpenAIAdaptor(Adaptor):
         url = self.url(ctx, ctx.path)
         proxy = ctx.channel.settings.get("proxy") if ctx.channel and ctx.channel.settings else None
         if ctx.mode in JSON_MODES:
-            return UpstreamRequest("POST", url, self.headers(ctx), data=self.json_body(ctx), stream=ctx.stream,
+            # speech is streamed through as it arrives (binary passthrough)
+            return UpstreamRequest("POST", url, self.headers(ctx), data=self.json_body(ctx),
+                                   stream=ctx.stream or ctx.mode == Mode.SPEECH,
                                    proxy=proxy if isinstance(proxy, str) and proxy else None)
         form = dict(ctx.form)
         form["model"] = ctx.upstream_model
