@@ -10,13 +10,14 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-import markdown
-import nh3
 from flask import current_app, request
 from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
+from app.models import LogType
 from app.options import get_option, options
+from app.services import catalog
 from app.web.htmx import current_path
 
 log = logging.getLogger(__name__)
@@ -101,22 +102,21 @@ def format_number(value: int | float | None) -> str:
     return f"{value or 0:,}"
 
 
-MARKDOWN_TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "code", "del", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
-    "i", "img", "li", "ol", "p", "pre", "strong", "sub", "sup", "table", "tbody", "td", "th", "thead", "tr",
-    "ul",
-}
-MARKDOWN_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "th": {"align"}, "td": {"align"}}
-
-
 def render_markdown(text: str | None) -> Markup:
-    """Markdown (raw HTML allowed in the source) cleaned by nh3: no scripts, handlers or javascript: URLs."""
-    if not text:
-        return Markup("")
-    html = markdown.markdown(text, extensions=["tables", "fenced_code", "sane_lists"])
-    clean = nh3.clean(html, tags=MARKDOWN_TAGS, attributes=MARKDOWN_ATTRIBUTES,
-                      url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer nofollow")
-    return Markup(clean)  # noqa: S704 - sanitised just above
+    """Markdown made safe by the catalog service (nh3: no scripts, handlers or javascript: URLs)."""
+    return Markup(catalog.render_markdown(text or ""))  # noqa: S704 - sanitised by the service
+
+
+LOG_TYPES = {
+    LogType.TOPUP: _l("Top-up"), LogType.CONSUME: _l("Usage"), LogType.MANAGE: _l("Admin"),
+    LogType.SYSTEM: _l("System"), LogType.CHECKIN: _l("Check-in"), LogType.REFUND: _l("Refund"),
+    LogType.ERROR: _l("Error"),
+}
+
+
+def log_types() -> dict[int, str]:
+    """Log type numbers and their names in the current language."""
+    return {number: str(label) for number, label in LOG_TYPES.items()}
 
 
 def has_endpoint(name: str) -> bool:
@@ -146,6 +146,7 @@ def _site_context() -> dict[str, Any]:
         "languages": [("en", "English"), ("zh_CN", "中文")],
         "current_path": current_path() if request else "/",
         "has_endpoint": has_endpoint,
+        "log_types": log_types,
     }
 
 

@@ -111,3 +111,25 @@ def page_args(default_size: int = 20) -> tuple[int, int]:
 def args_without(*names: str) -> dict[str, Any]:
     """The query string minus `names`, for pagination links that keep the filters."""
     return {k: v for k, v in request.args.items() if k not in names and v != ""}
+
+
+def day_bound(value: str, zone, *, end: bool = False) -> int:
+    """A YYYY-MM-DD date as unix seconds at the start (or the last second) of that day in `zone`; 0 if blank."""
+    if not value:
+        return 0
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError("dates must look like 2025-01-31") from None
+    moment = datetime.combine(day, time(23, 59, 59) if end else time.min, tzinfo=zone)
+    return int(moment.timestamp())
+
+
+def log_query(zone) -> dict[str, str]:
+    """The log filters of the query string, with the date fields `start`/`end` as unix timestamps."""
+    args = {k: v for k, v in request.args.items() if k not in ("start", "end")}
+    if request.args.get("start"):
+        args["start_timestamp"] = str(day_bound(request.args["start"], zone))
+    if request.args.get("end"):
+        args["end_timestamp"] = str(day_bound(request.args["end"], zone, end=True))
+    return args

@@ -105,3 +105,45 @@ def test_plain_form_batch_redirects(admin_client):
     channel = make_channel()
     response = admin_client.post("/admin/channels/batch", data={"action": "delete", "ids": [channel.id]})
     assert response.status_code == 302 and response.headers["Location"].endswith("/admin/channels")
+
+
+def test_test_button_swaps_in_the_response_time(admin_client):
+    from tests.mock_upstream import MockUpstream
+
+    with MockUpstream() as upstream:
+        channel = make_channel("mocked", base_url=upstream.origin, key="sk-upstream-good")
+        response = admin_client.post(f"/admin/channels/{channel.id}/test", headers=HX)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'data-testid="channel-test-result"' in body and " ms" in body
+    assert "toast" in response.headers["HX-Trigger"] and "success" in response.headers["HX-Trigger"]
+    assert "<html" not in body
+
+
+def test_failed_test_shows_the_error(admin_client):
+    channel = make_channel("nowhere", base_url="http://127.0.0.1:9")
+    response = admin_client.post(f"/admin/channels/{channel.id}/test", headers=HX)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and "text-bg-danger" in body and "danger" in response.headers["HX-Trigger"]
+
+
+def test_balance_refresh_explains_a_failure(admin_client):
+    channel = make_channel("nobalance", base_url="http://127.0.0.1:9")
+    response = admin_client.post(f"/admin/channels/{channel.id}/balance", headers=HX)
+    assert response.status_code == 200 and 'role="alert"' in response.get_data(as_text=True)
+
+
+def test_total_used_column_and_usage_panel(admin_client, user):
+    from app.services import tokens
+    from tests.web.usage_rows import add_usage
+
+    channel = make_channel("busy")
+    token, _ = tokens.create_token(user, {"name": "team key"})
+    add_usage(user, channel_id=channel.id, token_id=token.id, quota=1_000_000)
+    body = full(admin_client, "/admin/channels")
+    row = body[body.index(f'id="channel-{channel.id}"'):]
+    assert "$2.00" in row[:row.index("</tr>")]
+    url = f"/admin/channels/{channel.id}/usage"
+    assert 'data-testid="channel-usage"' in full(admin_client, url)
+    part = fragment(admin_client, url)
+    assert part.lstrip().startswith("{#") is False and 'data-testid="usage-by-key"' in part
+    assert "team key" in part and token.masked_key in part and "alice" in part

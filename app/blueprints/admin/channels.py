@@ -9,11 +9,13 @@ from flask_babel import lazy_gettext as _l
 
 from app.blueprints.admin import bp
 from app.errors import AppError, ValidationError
+from app.extensions import db
 from app.models import ChannelStatus, Role
-from app.services import channels
+from app.relay import channel_test
+from app.services import channels, stats
 from app.web import forms
 from app.web.auth import page_role_required
-from app.web.htmx import done, render, toast, wants_fragment
+from app.web.htmx import done, render, toast, trigger, wants_fragment
 
 admin_only = page_role_required(Role.ADMIN)
 TEXT_FIELDS = ("name", "base_url", "models", "group", "model_mapping", "status_code_mapping", "param_override",
@@ -44,7 +46,8 @@ def _list_context() -> dict:
 
 
 def _usage_by_channel() -> dict[int, dict]:
-    return {}
+    """Today / this month / total per channel, from one aggregate query (seed 003's "total used")."""
+    return {item["channel_id"]: item for item in stats.channel_usage_stats()["items"]}
 
 
 def _page(fragment: str | None = None, /, *, status: int = 200, **context):
@@ -176,3 +179,49 @@ def channel_tag_status():
     count = channels.set_tag_status(tag, status)
     return done(_("%(count)s channel(s) with tag %(tag)s updated.", count=count, tag=tag), "admin.channels",
                 event="channels-changed")
+
+
+@bp.post("/channels/<int:channel_id>/test")
+@admin_only
+def channel_test_run(channel_id: int):
+    """Send a real test request through the channel; HTMX swaps in the response time or the error."""
+    result = channel_test.test_channel(channel_id, forms.text("model") or None)
+    db.session.expire_all()  # the test recorded its time (and maybe re-enabled the channel) elsewhere
+    channel = channels.get_channel(channel_id)
+    if result.success:
+        message = _("%(model)s answered in %(seconds).2f s.", model=result.model, seconds=result.seconds)
+        level = "success"
+    else:
+        message, level = _("Test failed: %(error)s", error=result.message), "danger"
+    if not wants_fragment():
+        return done(message, "admin.channels", level=level)
+    response = render("admin/_channel_test.html", c=channel, test_error=None if result.success else result.message)
+    if result.enabled or result.disabled:
+        trigger(response, "channels-changed")
+    return toast(response, message, level)
+
+
+@bp.post("/channels/<int:channel_id>/balance")
+@admin_only
+def channel_balance(channel_id: int):
+    """Ask the upstream for the balance and swap in the new figure (or why it could not be had)."""
+    try:
+        channel_test.update_balance(channel_id)
+        error = None
+    except ValidationError as exc:
+        error = exc.message
+    db.session.expire_all()
+    channel = channels.get_channel(channel_id)
+    message = error or _("Balance updated.")
+    level = "danger" if error else "success"
+    if not wants_fragment():
+        return done(message, "admin.channels", level=level)
+    return toast(render("admin/_channel_balance.html", c=channel, balance_error=error), message, level)
+
+
+@bp.get("/channels/<int:channel_id>/usage")
+@admin_only
+def channel_usage(channel_id: int):
+    """The usage panel: today / this month / total, per model, and per API key (seed 003)."""
+    detail = {"summary": stats.channel_usage(channel_id), "breakdown": stats.channel_usage_breakdown(channel_id)}
+    return _page("admin/_channel_usage.html", usage_detail=detail)

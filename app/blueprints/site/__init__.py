@@ -9,4 +9,4 @@ bp = Blueprint("site", __name__)
 # always registered, so it binds them.
 bp.record_once(lambda state: filters.init_app(state.app))
 
-from app.blueprints.site import pages  # noqa: E402,F401
+from app.blueprints.site import pages, pricing  # noqa: E402,F401
