@@ -65,3 +65,18 @@ def test_invitation_link_and_transfer(user_client, user):
     assert (user.quota, user.aff_quota) == (500_000, 500_000)
     too_much = user_client.post("/console/wallet/transfer", headers=HX, data={"amount": "5"})
     assert too_much.status_code == 422
+
+
+def test_spend_today_and_month_with_plan_limits(user_client, user):
+    from app.services import plans
+    from tests.web.usage_rows import add_usage
+
+    plan = plans.create_plan({"name": "Pro", "daily_quota_limit": 1_000_000, "monthly_quota_limit": 10_000_000})
+    plans.assign_plan({"user_id": user.id, "plan_id": plan.id})
+    add_usage(user, quota=250_000)
+    body = full(user_client, "/console/wallet")
+    assert 'data-testid="plan-usage"' in body and "Plan: Pro" in body
+    spend = body[body.index('data-testid="spend-today"'):]
+    assert "$0.50" in spend[:100]
+    plan_box = body[body.index('data-testid="plan-usage"'):]
+    assert "$2.00" in plan_box and "$20.00" in plan_box  # the daily and monthly limits

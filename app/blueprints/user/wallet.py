@@ -10,7 +10,7 @@ from app.blueprints.user import bp
 from app.errors import AppError
 from app.extensions import db, limiter
 from app.options import get_option
-from app.services import affiliate, checkin, redemption
+from app.services import affiliate, checkin, redemption, stats
 from app.web import forms
 from app.web.auth import page_role_required
 from app.web.filters import format_quota
@@ -33,6 +33,7 @@ def _page(fragment: str | None = None, /, *, status: int = 200, **context):
     db.session.refresh(_user())  # the balance may have changed in this request
     context.setdefault("checkin", checkin.check_in_status(_user()))
     context.setdefault("invite", _invite())
+    context.setdefault("spend", stats.user_usage_summary(_user()))
     return render("user/wallet.html", fragment, status=status, user=current_user, **context)
 
 
