@@ -8,21 +8,26 @@ transaction, then the caller's change is announced with `bump("channels")` after
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import time
 from collections.abc import Iterable
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import String, delete, distinct, func, insert, literal, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.cache import bump
-from app.errors import NotFound, ValidationError
+from app.errors import AppError, NotFound, ValidationError
 from app.extensions import db
 from app.models import Ability, Channel, ChannelStatus
 from app.services.tokens import escape_like, page_offset
 from app.validation import MAX_INT64, clean_text, strict_int
+
+log = logging.getLogger(__name__)
 
 # Channel type ids and names, as new-api's constant/channel.go numbers them (29 is one-api's Groq). These
 # are the types an admin can create; the relay's adaptor registry must resolve every one (a registry test
@@ -410,14 +415,10 @@ def rebuild_abilities(channels: Iterable[Channel]) -> None:
 
 def fix_abilities() -> dict[str, int]:
     """Rebuild the abilities of every channel (new-api's POST /api/channel/fix)."""
-    try:
+    with _transaction():
         channels = list(db.session.scalars(select(Channel).with_for_update()))
         db.session.execute(delete(Ability))
         rebuild_abilities(channels)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
     bump("channels")
     return {"success": len(channels), "fails": 0}
 
@@ -552,9 +553,24 @@ def tag_models(tag: str) -> str:
 
 # -- writing -------------------------------------------------------------------------------------------
 
-def _commit_and_bump() -> None:
-    db.session.commit()
-    bump("channels")
+@contextmanager
+def _transaction():
+    """Commit what the block did, or roll it all back.
+
+    A database error is logged by class only and answered as a plain 500: SQLAlchemy's own message quotes
+    the statement's parameters, which include channel keys.
+    """
+    try:
+        yield
+        db.session.commit()
+    except SQLAlchemyError as exc:
+        db.session.rollback()
+        log.error("channel change failed in the database: %s", type(getattr(exc, "orig", None) or exc).__name__)
+        raise AppError("the database refused the change; nothing was saved", status=500,
+                       code="database_error", error_type="server_error") from None
+    except BaseException:
+        db.session.rollback()
+        raise
 
 
 def create_channels(data: dict) -> list[Channel]:
@@ -586,14 +602,11 @@ def create_channels(data: dict) -> list[Channel]:
     if len(key_sets) > MAX_BATCH_CHANNELS:
         raise ValidationError(f"at most {MAX_BATCH_CHANNELS} channels can be created at once")
     now = int(time.time())
-    try:
+    with _transaction():
         channels = [Channel(key="\n".join(ks), created_time=now, **fields) for ks in key_sets]
         db.session.add_all(channels)
         rebuild_abilities(channels)
-        _commit_and_bump()
-    except Exception:
-        db.session.rollback()
-        raise
+    bump("channels")
     return channels
 
 
@@ -608,7 +621,7 @@ def update_channel(data: dict) -> Channel:
     key_mode = data.get("key_mode") or "replace"
     if key_mode not in ("replace", "append"):
         raise ValidationError("key_mode must be \"replace\" or \"append\"")
-    try:
+    with _transaction():
         channel = db.session.scalar(select(Channel).where(Channel.id == channel_id).with_for_update())
         if channel is None:
             raise NotFound("channel not found")
@@ -619,40 +632,30 @@ def update_channel(data: dict) -> Channel:
                 new_keys = channel.key_list() + [k for k in new_keys if k not in channel.key_list()]
             channel.key = "\n".join(new_keys)
         rebuild_abilities([channel])
-        _commit_and_bump()
-    except Exception:
-        db.session.rollback()
-        raise
+    bump("channels")
     return channel
 
 
 def set_channel_status(channel_id: int, status: int) -> Channel:
     """Enable or disable one channel; its abilities follow."""
     status = parse_status(status)
-    try:
+    with _transaction():
         channel = db.session.scalar(select(Channel).where(Channel.id == channel_id).with_for_update())
         if channel is None:
             raise NotFound("channel not found")
         channel.status = status
         db.session.execute(update(Ability).where(Ability.channel_id == channel_id)
                            .values(enabled=status == ChannelStatus.ENABLED))
-        _commit_and_bump()
-    except Exception:
-        db.session.rollback()
-        raise
+    bump("channels")
     return channel
 
 
 def _delete_where(*conditions) -> int:
-    try:
+    with _transaction():
         ids = list(db.session.scalars(select(Channel.id).where(*conditions).with_for_update()))
         if ids:
             db.session.execute(delete(Ability).where(Ability.channel_id.in_(ids)))
             db.session.execute(delete(Channel).where(Channel.id.in_(ids)))
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
     if ids:
         bump("channels")
     return len(ids)
@@ -692,16 +695,12 @@ def parse_tag(value: Any, name: str = "tag") -> str:
 def set_tag_status(tag: str, status: int) -> int:
     """Enable or disable every channel of `tag`; returns how many channels it has."""
     status = parse_status(status)
-    try:
+    with _transaction():
         ids = list(db.session.scalars(select(Channel.id).where(Channel.tag == tag).with_for_update()))
         if ids:
             db.session.execute(update(Channel).where(Channel.id.in_(ids)).values(status=status))
             db.session.execute(update(Ability).where(Ability.channel_id.in_(ids))
                                .values(enabled=status == ChannelStatus.ENABLED))
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
     if ids:
         bump("channels")
     return len(ids)
@@ -721,16 +720,12 @@ def edit_tag(data: dict) -> int:
     tag = parse_tag(data.get("tag"))
     values = {TAG_EDIT_FIELDS[name]: data[name] for name in TAG_EDIT_FIELDS if data.get(name) not in (None, "")}
     fields = parse_channel_fields(values)
-    try:
+    with _transaction():
         channels = list(db.session.scalars(select(Channel).where(Channel.tag == tag).with_for_update()))
         for channel in channels:
             for name, value in fields.items():
                 setattr(channel, name, value)
         rebuild_abilities(channels)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
     if channels:
         bump("channels")
     return len(channels)
@@ -739,15 +734,11 @@ def edit_tag(data: dict) -> int:
 def set_channels_tag(ids: list[int], tag: Any) -> int:
     """Set (or, with null or "", clear) the tag of the channels among `ids`; returns how many exist."""
     new_tag = _optional_text(tag, "tag")
-    try:
+    with _transaction():
         channels = list(db.session.scalars(select(Channel).where(Channel.id.in_(ids)).with_for_update()))
         for channel in channels:
             channel.tag = new_tag
         rebuild_abilities(channels)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
     if channels:
         bump("channels")
     return len(channels)

@@ -556,3 +556,23 @@ def test_channel_types_table():
     for type_id, name in {1: "OpenAI", 3: "Azure OpenAI", 14: "Anthropic Claude", 24: "Google Gemini",
                           43: "DeepSeek", 8: "Custom"}.items():
         assert channel_service.CHANNEL_TYPES[type_id] == name
+
+
+def test_a_database_error_is_a_500_that_quotes_no_key(admin, monkeypatch, caplog):
+    from sqlalchemy.exc import IntegrityError
+
+    key = secret()
+
+    def broken(channels):
+        # SQLAlchemy's messages quote the statement's parameters, keys included.
+        raise IntegrityError("INSERT INTO channels ...", {"key_value": key}, Exception("constraint failed"))
+
+    monkeypatch.setattr(channel_service, "rebuild_abilities", broken)
+    caplog.set_level(logging.DEBUG)
+    response = admin.post("/api/channel/", json={"mode": "single", "channel": {"type": 1, "key": key}})
+    assert response.status_code == 500
+    body = response.get_json()
+    assert body["success"] is False and "nothing was saved" in body["message"]
+    assert channel_count() == 0
+    assert key not in caplog.text
+    admin.assert_never_shown([key])
