@@ -14,20 +14,23 @@
 - `refund` (any failure), ONE transaction: the whole reservation goes back; no consume row is written
   (an optional type-7 error row with quota 0 may be).
 
-The statements are prebuilt Core UPDATEs run on a connection of their own (`engine.begin()`), never the
-ORM session, so no transaction is ever left open across an upstream call or a stream.
+The statements are Core UPDATEs compiled once per dialect and run on the raw cursor of a pooled connection
+of their own (app.billing.ledger.transaction), never the ORM session, so no transaction is ever left open
+across an upstream call or a stream.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import has_app_context
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, literal_column, update
 
 from app.billing import ledger
+from app.billing.ledger import Prepared, transaction
 from app.errors import InsufficientQuota
 from app.extensions import db
 from app.models import Channel, Token, User
@@ -36,29 +39,34 @@ _users = User.__table__
 _tokens = Token.__table__
 _channels = Channel.__table__
 
-_USER_RESERVE = (update(_users).where(_users.c.id == bindparam("b_id"), _users.c.quota >= bindparam("b_need"))
+_USER_RESERVE = Prepared(update(_users).where(_users.c.id == bindparam("b_id"), _users.c.quota >= bindparam("b_need"))
                  .values(quota=_users.c.quota - bindparam("b_amount")))
-_TOKEN_RESERVE = (update(_tokens)
+_TOKEN_RESERVE = Prepared(update(_tokens)
                   .where(_tokens.c.id == bindparam("b_id"), _tokens.c.remain_quota >= bindparam("b_need"))
                   .values(remain_quota=_tokens.c.remain_quota - bindparam("b_amount")))
-_USER_GIVE_BACK = (update(_users).where(_users.c.id == bindparam("b_id"))
+_USER_GIVE_BACK = Prepared(update(_users).where(_users.c.id == bindparam("b_id"))
                    .values(quota=_users.c.quota + bindparam("b_amount")))
-_TOKEN_GIVE_BACK = (update(_tokens).where(_tokens.c.id == bindparam("b_id"))
+_TOKEN_GIVE_BACK = Prepared(update(_tokens).where(_tokens.c.id == bindparam("b_id"))
                     .values(remain_quota=_tokens.c.remain_quota + bindparam("b_amount")))
-_USER_SETTLE = (update(_users).where(_users.c.id == bindparam("b_id"))
+_USER_SETTLE = Prepared(update(_users).where(_users.c.id == bindparam("b_id"))
                 .values(quota=_users.c.quota - bindparam("b_delta"),
                         used_quota=_users.c.used_quota + bindparam("b_used"),
-                        request_count=_users.c.request_count + 1))
-_TOKEN_SETTLE = (update(_tokens).where(_tokens.c.id == bindparam("b_id"))
+                        request_count=_users.c.request_count + literal_column("1")))
+_TOKEN_SETTLE = Prepared(update(_tokens).where(_tokens.c.id == bindparam("b_id"))
                  .values(remain_quota=_tokens.c.remain_quota - bindparam("b_delta"),
                          used_quota=_tokens.c.used_quota + bindparam("b_used"),
                          accessed_time=bindparam("b_now")))
-_TOKEN_SETTLE_UNLIMITED = (update(_tokens).where(_tokens.c.id == bindparam("b_id"))
+_TOKEN_SETTLE_UNLIMITED = Prepared(update(_tokens).where(_tokens.c.id == bindparam("b_id"))
                            .values(used_quota=_tokens.c.used_quota + bindparam("b_used"),
                                    accessed_time=bindparam("b_now")))
-_CHANNEL_SETTLE = (update(_channels).where(_channels.c.id == bindparam("b_id"))
+_CHANNEL_SETTLE = Prepared(update(_channels).where(_channels.c.id == bindparam("b_id"))
                    .values(used_quota=_channels.c.used_quota + bindparam("b_used"),
                            response_time=bindparam("b_ms")))
+
+
+def _utcnow() -> datetime:
+    """`updated_at` as the models' onupdate writes it (naive UTC)."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def release_session() -> None:
@@ -99,13 +107,14 @@ def reserve(user_id: int, token_id: int, amount: int, *, unlimited: bool = False
     need = max(amount, 1)
     release_session()
     engine = db.engine
-    with engine.begin() as conn:
+    stamp = _utcnow()
+    with transaction(engine) as tx:
         if not unlimited:
-            result = conn.execute(_TOKEN_RESERVE, {"b_id": token_id, "b_need": need, "b_amount": amount})
-            if result.rowcount != 1:
+            result = tx.run(_TOKEN_RESERVE, {"b_id": token_id, "b_need": need, "b_amount": amount, "updated_at": stamp})
+            if result != 1:
                 raise TokenQuotaExhausted("this API key does not have enough quota left for the request")
-        result = conn.execute(_USER_RESERVE, {"b_id": user_id, "b_need": need, "b_amount": amount})
-        if result.rowcount != 1:
+        result = tx.run(_USER_RESERVE, {"b_id": user_id, "b_need": need, "b_amount": amount, "updated_at": stamp})
+        if result != 1:
             raise InsufficientQuota("your account does not have enough quota left for this request")
     return Reservation(user_id, token_id, unlimited, amount, engine)
 
@@ -118,18 +127,21 @@ def settle(res: Reservation, quota: int, *, channel_id: int, response_ms: int, l
     quota = max(int(quota), 0)
     delta = quota - res.amount
     now = log.get("created_at") or int(time.time())
+    stamp = _utcnow()
     release_session()
-    with res.engine.begin() as conn:
-        conn.execute(_USER_SETTLE, {"b_id": res.user_id, "b_delta": delta, "b_used": quota})
+    with transaction(res.engine) as tx:
+        tx.run(_USER_SETTLE, {"b_id": res.user_id, "b_delta": delta, "b_used": quota, "updated_at": stamp})
         if res.unlimited:
-            conn.execute(_TOKEN_SETTLE_UNLIMITED, {"b_id": res.token_id, "b_used": quota, "b_now": now})
+            tx.run(_TOKEN_SETTLE_UNLIMITED, {"b_id": res.token_id, "b_used": quota, "b_now": now,
+                                              "updated_at": stamp})
         else:
-            conn.execute(_TOKEN_SETTLE, {"b_id": res.token_id, "b_delta": delta, "b_used": quota, "b_now": now})
+            tx.run(_TOKEN_SETTLE, {"b_id": res.token_id, "b_delta": delta, "b_used": quota, "b_now": now,
+                                    "updated_at": stamp})
         if channel_id:
-            conn.execute(_CHANNEL_SETTLE, {"b_id": channel_id, "b_used": quota, "b_ms": response_ms})
-        ledger.insert_log(conn, {**log, "quota": quota, "created_at": now})
+            tx.run(_CHANNEL_SETTLE, {"b_id": channel_id, "b_used": quota, "b_ms": response_ms, "updated_at": stamp})
+        ledger.insert_log(tx, {**log, "quota": quota, "created_at": now})
         if rollup is not None:
-            ledger.upsert_quota_data(conn, quota=quota, created_at=now, **rollup)
+            ledger.upsert_quota_data(tx, quota=quota, created_at=now, **rollup)
     res.closed = True
 
 
@@ -141,11 +153,12 @@ def refund(res: Reservation, *, error_log: dict[str, Any] | None = None) -> None
         res.closed = True
         return
     release_session()
-    with res.engine.begin() as conn:
+    stamp = _utcnow()
+    with transaction(res.engine) as tx:
         if res.amount:
-            conn.execute(_USER_GIVE_BACK, {"b_id": res.user_id, "b_amount": res.amount})
+            tx.run(_USER_GIVE_BACK, {"b_id": res.user_id, "b_amount": res.amount, "updated_at": stamp})
             if not res.unlimited:
-                conn.execute(_TOKEN_GIVE_BACK, {"b_id": res.token_id, "b_amount": res.amount})
+                tx.run(_TOKEN_GIVE_BACK, {"b_id": res.token_id, "b_amount": res.amount, "updated_at": stamp})
         if error_log is not None:
-            ledger.insert_log(conn, {**error_log, "quota": 0})
+            ledger.insert_log(tx, {**error_log, "quota": 0})
     res.closed = True

@@ -1,0 +1,92 @@
+"""50 requests at once against a balance worth 3 reservations: the conditional UPDATE admits at most 3
+while they are in flight, and every unit that left the balance has a log row. On SQLite, PostgreSQL and
+MariaDB (the last two start on first use, and are skipped where not installed)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import requests
+from sqlalchemy import func, select
+from werkzeug.serving import make_server
+
+from app.extensions import db
+from app.models import Log, LogType, QuotaData
+from tests.conftest import build_app
+from tests.mock_upstream import MockUpstream
+from tests.relay.conftest import balances, create_channel, create_key, create_user, set_options
+
+THREADS = 50
+RESERVATION = 1000  # PreConsumedQuota: every request holds exactly this much (its estimate is lower)
+COST = 10 + 7  # what each served request really costs: 10 prompt + 7 completion tokens at ratio 1
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def backend_app(request, tmp_path, tiktoken_cache):
+    url = None
+    if request.param == "postgresql":
+        url = request.getfixturevalue("fresh_postgres_url")
+    elif request.param == "mariadb":
+        url = request.getfixturevalue("fresh_mysql_url")
+    app = build_app(tmp_path, url, TIKTOKEN_CACHE_DIR=tiktoken_cache)
+    ctx = app.app_context()
+    ctx.push()
+    yield app
+    db.session.remove()
+    db.engine.dispose()
+    ctx.pop()
+
+
+@pytest.fixture
+def served_app(backend_app):
+    server = make_server("127.0.0.1", 0, backend_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/v1"
+    server.shutdown()
+    server.server_close()
+
+
+def test_parallel_requests_respect_the_reservation_bound(backend_app, served_app):
+    with MockUpstream(first_byte_delay=1.5) as upstream:
+        create_channel(base_url=upstream.origin)
+        set_options(PreConsumedQuota=RESERVATION, ModelRatio={"gpt-4o-mini": 1}, CompletionRatio={"gpt-4o-mini": 1})
+        start_quota = 3 * RESERVATION + RESERVATION // 2
+        key = create_key(create_user(quota=start_quota), remain_quota=10**9)
+        barrier = threading.Barrier(THREADS)
+        statuses: list[int] = []
+        lock = threading.Lock()
+
+        def call():
+            session = requests.Session()
+            barrier.wait()
+            answer = session.post(served_app + "/chat/completions", timeout=60,
+                                  headers={"Authorization": f"Bearer {key.key}"},
+                                  json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+            with lock:
+                statuses.append(answer.status_code)
+            if answer.status_code == 403:
+                assert answer.json()["error"]["code"] == "insufficient_user_quota"
+
+        threads = [threading.Thread(target=call) for _ in range(THREADS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(90)
+        served = statuses.count(200)
+        assert len(statuses) == THREADS
+        assert set(statuses) <= {200, 403}
+        assert 1 <= served <= 3
+        assert len(upstream.requests) == served, "nothing reaches the upstream without a reservation"
+
+    user_quota, token_remain = balances(key)
+    with db.engine.connect() as conn:
+        logged = conn.execute(select(func.count(), func.coalesce(func.sum(Log.quota), 0))
+                              .where(Log.type == LogType.CONSUME)).one()
+        rollup = conn.execute(select(func.coalesce(func.sum(QuotaData.count), 0),
+                                     func.coalesce(func.sum(QuotaData.quota), 0))).one()
+    assert tuple(logged) == (served, served * COST)
+    assert tuple(rollup) == (served, served * COST)
+    assert start_quota - user_quota == served * COST
+    assert 10**9 - token_remain == served * COST
