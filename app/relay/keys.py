@@ -88,6 +88,8 @@ def parse_authorization(header: str | None) -> tuple[str, int | None]:
     value = header.strip()
     if value[:7].lower() == "bearer ":
         value = value[7:].strip()
+    elif value.lower() == "bearer":
+        raise invalid_key()
     if value.startswith("sk-"):
         value = value[3:]
     key, sep, channel = value.partition("-")
