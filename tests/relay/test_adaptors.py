@@ -198,3 +198,16 @@ def test_ip_allowed():
     assert ip_allowed(None, "1.2.3.4")
     assert ip_allowed(nets, "10.9.9.9") and ip_allowed(nets, "::ffff:10.1.1.1")
     assert not ip_allowed(nets, "11.0.0.1") and not ip_allowed(nets, "garbage") and not ip_allowed((), "10.0.0.1")
+
+
+def test_long_streams_keep_text_not_json(monkeypatch):
+    from app.relay.adaptors import openai as openai_adaptor
+
+    monkeypatch.setattr(openai_adaptor, "RETAIN_BYTES", 500)
+    ctx = context({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True})
+    translator = OpenAIStream(ctx, strip_usage_chunk=True)
+    for i in range(100):
+        payload = json.dumps({"choices": [{"delta": {"content": f"w{i} "}, "finish_reason": None}]}).encode()
+        translator.translate(sse.parse_event(b"data: " + payload))
+    assert translator.payloads == [] and translator.retained > 500
+    assert translator.delivered_text() == "".join(f"w{i} " for i in range(100))

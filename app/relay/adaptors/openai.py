@@ -39,13 +39,45 @@ def join_url(base: str, path: str, prefix: str | None = None) -> str:
     return base + path
 
 
+RETAIN_BYTES = 64 * 1024  # raw event payloads kept per stream before switching to extracting their text
+
+
+def _chunk_text(data: bytes) -> list[str]:
+    """The generated text in one chunk payload: content, legacy text, reasoning, tool call arguments."""
+    try:
+        obj = json.loads(data)
+    except ValueError:
+        return []
+    parts: list[str] = []
+    for choice in (obj.get("choices") or ()) if isinstance(obj, dict) else ():
+        if not isinstance(choice, dict):
+            continue
+        delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else choice
+        for key in ("content", "text", "reasoning_content", "refusal"):
+            value = delta.get(key)
+            if isinstance(value, str):
+                parts.append(value)
+        for call in delta.get("tool_calls") or ():
+            fn = call.get("function") if isinstance(call, dict) else None
+            if isinstance(fn, dict):
+                parts.extend(v for v in (fn.get("name"), fn.get("arguments")) if isinstance(v, str))
+    return parts
+
+
 class OpenAIStream(StreamTranslator):
-    """Pass-through of OpenAI `chat.completion.chunk` / `text_completion` events."""
+    """Pass-through of OpenAI `chat.completion.chunk` / `text_completion` events.
+
+    What was delivered is only needed when no usage arrives (a cut stream). To pay nothing for it in the
+    usual case, the raw payloads are kept as they are up to RETAIN_BYTES; past that they are reduced to
+    their text as they arrive, so a long stream holds its text, not its JSON.
+    """
 
     def __init__(self, ctx: RelayContext, strip_usage_chunk: bool) -> None:
         super().__init__(ctx)
         self.strip_usage_chunk = strip_usage_chunk
         self.payloads: list[bytes] = []
+        self.retained = 0
+        self.texts: list[str] | None = None  # set once RETAIN_BYTES is exceeded
 
     def translate(self, event: sse.Event) -> list[bytes]:
         data = event.data
@@ -61,7 +93,14 @@ class OpenAIStream(StreamTranslator):
                 err = obj["error"]
                 self.error = err if isinstance(err, dict) else {"message": str(err)}
                 return []
-        self.payloads.append(data)
+        if self.texts is None:
+            self.payloads.append(data)
+            self.retained += len(data)
+            if self.retained > RETAIN_BYTES:
+                self.texts = [t for payload in self.payloads for t in _chunk_text(payload)]
+                self.payloads = []
+        else:
+            self.texts.extend(_chunk_text(data))
         if not self.finished and (b'"finish_reason":"' in data or b'"finish_reason": "' in data):
             self.finished = True
         if b'"usage"' in data and b'"usage":null' not in data and b'"usage": null' not in data:
@@ -78,25 +117,9 @@ class OpenAIStream(StreamTranslator):
         return [event.frame()]
 
     def delivered_text(self) -> str:
-        parts: list[str] = []
-        for data in self.payloads:
-            try:
-                obj = json.loads(data)
-            except ValueError:
-                continue
-            for choice in obj.get("choices") or () if isinstance(obj, dict) else ():
-                if not isinstance(choice, dict):
-                    continue
-                delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else choice
-                for key in ("content", "text", "reasoning_content", "refusal"):
-                    value = delta.get(key)
-                    if isinstance(value, str):
-                        parts.append(value)
-                for call in delta.get("tool_calls") or ():
-                    fn = call.get("function") if isinstance(call, dict) else None
-                    if isinstance(fn, dict):
-                        parts.extend(v for v in (fn.get("name"), fn.get("arguments")) if isinstance(v, str))
-        return "".join(parts)
+        if self.texts is not None:
+            return "".join(self.texts)
+        return "".join(t for payload in self.payloads for t in _chunk_text(payload))
 
 
 class OpenAIAdaptor(Adaptor):
