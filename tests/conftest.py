@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from flask import g
 
 from app import create_app
 from app.config import TestConfig
@@ -26,6 +27,13 @@ def build_app(instance_path, database_url: str | None = None, **overrides):
     """An app on `database_url` (default: SQLite in `instance_path`) with every table created."""
     overrides.setdefault("WTF_CSRF_ENABLED", False)
     app = create_app(TestConfig(instance_path, database_url, **overrides))
+    # The `app` fixture keeps one app context pushed for a whole test and Flask reuses it for every
+    # test-client request, so `g` (where Flask-Login caches the current user) would outlive a request
+    # and one client would see another's user. In production every request has a fresh `g`.
+    def forget_cached_user() -> None:
+        g.pop("_login_user", None)
+
+    app.before_request_funcs.setdefault(None, []).insert(0, forget_cached_user)
     with app.app_context():
         db.create_all()
     return app

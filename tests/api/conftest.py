@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from flask import g
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -17,20 +16,6 @@ from app.services import accounts
 from tests.factories import FAST_HASH_METHOD
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-@pytest.fixture(autouse=True)
-def fresh_login_cache(app):
-    """Forget Flask-Login's cached user at the start of every request.
-
-    The root `app` fixture keeps one app context pushed for the whole test, and Flask reuses it for each
-    test-client request, so `g` (where Flask-Login caches the current user) would outlive a request and
-    one client would see another's user. In production every request gets a fresh `g`.
-    """
-    def _forget_cached_user():
-        g.pop("_login_user", None)
-
-    app.before_request_funcs.setdefault(None, []).insert(0, _forget_cached_user)
 
 
 @pytest.fixture
