@@ -1,0 +1,68 @@
+"""With warm caches a relayed request reads nothing from the database and commits exactly twice: the
+reservation and the settlement. Counted with SQLAlchemy's engine events (SQL sent through SQLAlchemy,
+and every transaction's commit, including those of the raw-cursor billing statements)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import event
+
+from app.extensions import db
+from tests.relay.conftest import consume_logs, set_options, wait_for_logs
+
+CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.fixture
+def app_overrides():
+    return {"OPTIONS_SYNC_SECONDS": 3600}  # the once-a-second version check would count as a read
+
+
+@pytest.fixture
+def counted(app):
+    seen = {"sql": [], "commits": 0}
+
+    def on_sql(conn, cursor, statement, params, context, many):
+        seen["sql"].append(statement.split()[0].upper())
+
+    def on_commit(conn):
+        seen["commits"] += 1
+
+    event.listen(db.engine, "before_cursor_execute", on_sql)
+    event.listen(db.engine, "commit", on_commit)
+    yield seen
+    event.remove(db.engine, "before_cursor_execute", on_sql)
+    event.remove(db.engine, "commit", on_commit)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_warm_request_reads_nothing_and_commits_twice(client, make_channel, make_token, counted, stream):
+    make_channel()
+    key = make_token()
+    headers = {"Authorization": f"Bearer {key.key}"}
+    body = {**CHAT, "stream": stream}
+    assert client.post("/v1/chat/completions", json=body, headers=headers).status_code == 200  # warms caches
+    wait_for_logs(key.user_id, 1)
+    counted["sql"].clear()
+    counted["commits"] = 0
+    answer = client.post("/v1/chat/completions", json=body, headers=headers)
+    assert answer.status_code == 200
+    answer.get_data()  # a stream settles when its generator ends, inside this call
+    sql, commits = list(counted["sql"]), counted["commits"]
+    assert len(wait_for_logs(key.user_id, 2)) == 2
+    assert sql == [], "no statement may go through SQLAlchemy on a warm request"
+    assert commits == 2
+
+
+def test_log_rows_are_written_even_when_details_are_off(client, make_channel, make_token):
+    make_channel()
+    set_options(LogConsumeEnabled=False)
+    key = make_token()
+    client.post("/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {key.key}"})
+    [log] = consume_logs(key.user_id)
+    assert log["quota"] > 0 and log["other"] is None and log["ip"] is None
+    set_options(LogConsumeEnabled=True)
+    client.post("/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {key.key}"})
+    assert json.loads(consume_logs(key.user_id)[-1]["other"])["frt"] >= 0
