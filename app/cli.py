@@ -70,5 +70,8 @@ def rq_cron_command() -> None:
 
 
 def register_cli(app) -> None:
+    from app.services.stats import register_usage_cli
+
     for command in (create_root_command, rq_worker_command, rq_cron_command):
         app.cli.add_command(command)
+    register_usage_cli(app)  # flask usage verify|repair
