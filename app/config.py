@@ -92,7 +92,8 @@ class Config:
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.REMEMBER_COOKIE_SAMESITE = "Lax"
         self.SQLALCHEMY_ECHO = _env_bool("SQL_ECHO", False)
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # hide_parameters: a failed statement is logged without its values (channel keys, passwords).
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
         self.SQLALCHEMY_TRACK_MODIFICATIONS = False
         # CSRF is checked by our own before_request hook, only for session-authenticated requests.
         self.WTF_CSRF_CHECK_DEFAULT = False
