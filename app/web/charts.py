@@ -36,7 +36,7 @@ def _value(quota: int, money: bool) -> float:
 
 def usage_charts(rows: list[dict[str, Any]], group_by: str, zone: tzinfo, *, money: bool) -> dict[str, Any]:
     """Three charts from `{created_at, model_name, count, quota}` rows: spend per model over time (stacked
-    bars), calls over time (a line) and each model's share of the spend (a doughnut)."""
+    bars), calls over time (bars) and each model's share of the spend (a doughnut)."""
     buckets = sorted({row["created_at"] for row in rows})
     position = {bucket: i for i, bucket in enumerate(buckets)}
     fmt = LABEL_FORMATS.get(group_by, LABEL_FORMATS["hour"])
@@ -63,7 +63,7 @@ def usage_charts(rows: list[dict[str, Any]], group_by: str, zone: tzinfo, *, mon
         "empty": not rows,
         "quota": {"kind": "stacked-bar", "money": money, "labels": labels,
                   "series": [{"label": n, "data": [_value(q, money) for q in spend[n]]} for n in names]},
-        "calls": {"kind": "line", "money": False, "labels": labels, "series": [{"label": "calls", "data": calls}]},
+        "calls": {"kind": "bar", "money": False, "labels": labels, "series": [{"label": "calls", "data": calls}]},
         "share": {"kind": "doughnut", "money": money, "labels": names,
                   "series": [{"label": "share", "data": [_value(share[n], money) for n in names]}]},
         "total_quota": sum(totals.values()),

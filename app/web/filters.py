@@ -134,7 +134,9 @@ def _site_options() -> dict[str, Any]:
 
 def _site_context() -> dict[str, Any]:
     opts = _site_options()
-    locale = str(get_locale() or "en")
+    # Babel parses the "zh_CN" that app/web/i18n.py picks as zh_Hans_CN: compare the language only.
+    current = get_locale()
+    locale = "zh_CN" if current is not None and current.language == "zh" else "en"
     return {
         "site_name": opts.get("SystemName") or current_app.config.get("SITE_NAME", "Sluice"),
         "site_logo": opts.get("Logo", ""),

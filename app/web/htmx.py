@@ -41,7 +41,8 @@ def trigger(response, event: str, detail: Any = True):
         except ValueError:
             events = {name.strip(): True for name in current.split(",") if name.strip()}
     events[event] = detail
-    response.headers["HX-Trigger"] = json.dumps(events, ensure_ascii=False)
+    # Header values are Latin-1 on the wire: keep JSON ASCII-only (\uXXXX), which JSON.parse reads back.
+    response.headers["HX-Trigger"] = json.dumps(events)
     return response
 
 

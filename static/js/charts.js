@@ -27,7 +27,7 @@
     var options = {
       responsive: true, maintainAspectRatio: false, animation: false,
       plugins: {
-        legend: { display: spec.kind !== "line", position: "bottom", labels: { boxWidth: 12 } },
+        legend: { display: spec.kind !== "bar", position: "bottom", labels: { boxWidth: 12 } },
         tooltip: { callbacks: { label: function (ctx) {
           var value = ctx.parsed && typeof ctx.parsed === "object" ? ctx.parsed.y : ctx.parsed;
           return (ctx.dataset.label || ctx.label) + ": " + fmt(value);
@@ -38,7 +38,8 @@
       var stacked = spec.kind === "stacked-bar";
       options.scales = {
         x: { stacked: stacked, ticks: { maxRotation: 0, autoSkip: true } },
-        y: { stacked: stacked, beginAtZero: true, ticks: { callback: function (v) { return fmt(v); } } }
+        y: { stacked: stacked, beginAtZero: true,
+          ticks: { precision: spec.money ? undefined : 0, callback: function (v) { return fmt(v); } } }
       };
     }
     return { type: type, data: { labels: spec.labels, datasets: datasets }, options: options };

@@ -36,7 +36,7 @@ def test_language_switch_sets_cookie_and_goes_back(client):
     assert response.headers["Location"] == "/pricing"
     assert "lang=zh_CN" in response.headers["Set-Cookie"]
     body = full(client, "/")
-    assert 'lang="zh-CN"' in body
+    assert '<html lang="zh-CN">' in body
 
 
 def test_language_switch_refuses_other_sites(client):
@@ -47,7 +47,7 @@ def test_language_switch_refuses_other_sites(client):
 
 def test_accept_language_picks_chinese(client):
     body = client.get("/", headers={"Accept-Language": "zh-CN,zh;q=0.9"}).get_data(as_text=True)
-    assert 'lang="zh-CN"' in body
+    assert '<html lang="zh-CN">' in body
 
 
 def test_unknown_page_is_an_html_page_and_a_fragment_for_htmx(client):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from app.billing.ledger import insert_log, upsert_quota_data
+from app.billing.ledger import insert_log, transaction, upsert_quota_data
 from app.extensions import db
 from app.models import LogType
 
@@ -16,7 +16,7 @@ def add_usage(user, *, model="gpt-4o-mini", quota=1500, prompt=100, completion=2
               channel_id=0, when: int | None = None, other: dict | None = None) -> None:
     when = when or int(time.time())
     db.session.rollback()  # the test's own read transaction must not hold SQLite's lock
-    with db.engine.begin() as conn:
+    with transaction(db.engine) as conn:
         insert_log(conn, {
             "user_id": user.id, "username": user.username, "type": LogType.CONSUME, "model_name": model,
             "quota": quota, "prompt_tokens": prompt, "completion_tokens": completion, "token_id": token_id,
