@@ -14,6 +14,7 @@ from typing import Any
 
 from app.relay.translate import claude_to_openai
 from app.relay.translate.common import new_id, now, openai_usage, usage_from_openai
+from app.relay.translate.errors import CLAUDE_TYPES
 from app.relay.translate.openai_to_claude import claude_usage, stop_reason
 from app.relay.types import Usage
 
@@ -242,3 +243,9 @@ class OpenAIToClaude:
 def error_event(message: str, error_type: str = "api_error") -> ClaudeEvent:
     """The `error` event a Claude stream ends with when it cannot finish."""
     return ("error", {"type": "error", "error": {"type": error_type, "message": message}})
+
+
+def error_frame(message: str, error_type: str | None = None) -> bytes:
+    """The `error` event a Claude stream ends with (types Claude does not know become `api_error`)."""
+    kind = error_type if error_type in CLAUDE_TYPES.values() else "api_error"
+    return event_frame(*error_event(message, kind))

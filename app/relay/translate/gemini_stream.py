@@ -7,9 +7,11 @@ GenerateContentResponse holding the new parts only; the last has `finishReason`,
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from app.relay.translate.common import loose_arguments, new_id, now, openai_usage, usage_from_openai
+from app.relay.translate.errors import GEMINI_CODES, gemini_error
 from app.relay.translate.gemini_to_openai import candidate_delta, finish_reason, get, usage
 from app.relay.translate.openai_to_gemini import finish_reason as gemini_finish_reason
 from app.relay.translate.openai_to_gemini import usage_metadata
@@ -147,3 +149,12 @@ class OpenAIToGemini:
                                    "args": loose_arguments(c["arguments"])}}
                  for _, c in sorted(self._calls.items())]
         return [self._response(parts or [{"text": ""}], self.finish or "STOP", usage or self.usage or Usage())]
+
+
+def error_frame(message: str, status_name: str | None = None, code: str | None = None) -> bytes:
+    """The error a Gemini stream ends with: Google's error object as one `data:` event."""
+    status = int(code) if code and code.isdigit() else GEMINI_CODES.get(status_name or "", 500)
+    body = gemini_error(status, message)
+    if status_name and status_name.isupper():
+        body["error"]["status"] = status_name
+    return b"data: " + json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
