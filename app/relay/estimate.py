@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from app.relay import tokenizer
+from app.relay.translate import bridge
 from app.relay.types import Mode, Usage
 
 _seeded = False
@@ -28,6 +29,8 @@ def prompt_tokens(mode: str, model: str, body: dict[str, Any] | None) -> int:
     """Tokens of the client's prompt (chat messages + tools, completion prompt, embedding input)."""
     if not body:
         return 0
+    if mode in Mode.SURFACES:  # Claude, Gemini, Responses, rerank bodies
+        return bridge.prompt_tokens(mode, model, body)
     if mode == Mode.CHAT:
         return tokenizer.count_chat_prompt_tokens(body.get("messages"), model, body.get("tools"))
     key = "prompt" if mode == Mode.COMPLETIONS else "input"

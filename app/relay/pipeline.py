@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 import requests
 from flask import Response, current_app, request
@@ -33,9 +34,9 @@ from app.billing import plans, pricing, quota
 from app.errors import NoAvailableChannel, UpstreamError
 from app.options import options
 from app.relay import health, http, routing
-from app.relay.adaptors.registry import get_adaptor
+from app.relay.adaptors.registry import adaptor_for
 from app.relay.keys import authenticate
-from app.relay.request import parse_json_request, parse_multipart_request
+from app.relay.request import ClientRequest, parse_json_request, parse_multipart_request
 from app.relay.settlement import Job, error_row, estimate_answer, settle
 from app.relay.streaming import READ_ERRORS, OpenStream, open_stream, raw_body, stream_body
 from app.relay.types import ChannelInfo, Mode, RelayContext, UpstreamFailure
@@ -45,11 +46,20 @@ _SECRETS = re.compile(r"\b(sk-|org-|key-)[A-Za-z0-9*_\-]{4,}")
 
 
 # -- entry point ------------------------------------------------------------------------------------------
-def relay(mode: str) -> Response:
-    """Handle one /v1 request of `mode`; raises AppError subclasses for every refusal."""
+def relay(mode: str, *, credential: str | None = None,
+          parse: Callable[[bytes], ClientRequest] | None = None) -> Response:
+    """Handle one /v1 request of `mode`; raises AppError subclasses for every refusal.
+
+    Native surfaces (Claude, Gemini, Responses, rerank) pass the key as their clients send it
+    (`credential`, instead of the Authorization header) and their own body check (`parse`).
+    """
     started = time.perf_counter()
-    caller = authenticate(request.headers.get("Authorization"), request.remote_addr or "")
-    if mode in Mode.MULTIPART:
+    if credential is None:
+        credential = request.headers.get("Authorization")
+    caller = authenticate(credential, request.remote_addr or "")
+    if parse is not None:
+        req = parse(request.get_data(cache=False))
+    elif mode in Mode.MULTIPART:
         req = parse_multipart_request(mode, request.form, request.files)
     else:
         req = parse_json_request(mode, request.get_data(cache=False))
@@ -70,7 +80,8 @@ def relay(mode: str) -> Response:
     ctx = RelayContext(mode=mode, origin_model=req.model, stream=req.stream, body=req.body, raw_body=req.raw,
                        form=req.form if mode in Mode.MULTIPART else {}, files=req.files,
                        client_wants_usage=req.client_wants_usage, user_id=caller.user.id,
-                       token_id=caller.key.token_id, group=caller.group, request_id=uuid.uuid4().hex)
+                       token_id=caller.key.token_id, group=caller.group, request_id=uuid.uuid4().hex,
+                       headers=req.headers)
     retries = 0 if caller.pinned_channel is not None else int(store.get("RetryTimes"))
     log_details = bool(store.get("LogConsumeEnabled"))
     plans.check_plan_allows(caller.user.id, req.model, amount)
@@ -116,8 +127,8 @@ def _attempts(job: Job, retries: int):
         if channel is None:
             break
         job.tried.append(channel.id)
-        adaptor = get_adaptor(channel.type)
-        if adaptor is None or not adaptor.supports(ctx.mode):
+        adaptor = adaptor_for(channel.type, ctx.mode)
+        if adaptor is None:
             failure = UpstreamFailure(501, f"channel type {channel.type} cannot serve {ctx.path}")
             continue
         ctx.key_index, ctx.api_key = routing.select_key(channel)

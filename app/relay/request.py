@@ -51,6 +51,7 @@ class ClientRequest:
     speech_chars: int = 0
     image_size: str | None = None
     image_quality: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # provider headers to forward (RelayContext.headers)
 
 
 def _reject_constant(name: str):

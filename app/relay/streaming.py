@@ -87,10 +87,6 @@ def stream_failure(error: dict) -> UpstreamFailure:
                            error_type=error_type, code=str(code) if code is not None else None)
 
 
-def _error_frames(message: str, error_type: str = "upstream_error", code: str | None = None) -> bytes:
-    return sse.error_frame(message, error_type, code) + sse.DONE
-
-
 def _relay_rest(opened: OpenStream) -> Iterator[bytes]:
     """Frames after the pending ones, until [DONE], an error or the end of the upstream body."""
     translator, decoder = opened.translator, opened.decoder
@@ -112,17 +108,20 @@ def _relay_rest(opened: OpenStream) -> Iterator[bytes]:
     if translator.error is not None:
         err = translator.error
         code = err.get("code")
-        yield _error_frames(str(err.get("message") or "the upstream reported an error"),
-                            str(err.get("type") or "upstream_error"), str(code) if code is not None else None)
+        yield translator.error_frames(str(err.get("message") or "the upstream reported an error"),
+                                      str(err.get("type") or "upstream_error"),
+                                      str(code) if code is not None else None)
     elif translator.done:
         for _ in range(DRAIN_CHUNKS):  # reach the end of the body so the connection can be reused
             if next(opened.chunks, None) is None:
                 break
     elif translator.finished or translator.usage is not None:
-        yield sse.DONE  # a complete answer from a provider that does not send [DONE]
+        closing = translator.end()  # a complete answer from a provider that does not send [DONE]
+        if closing:
+            yield b"".join(closing)
     else:
-        yield _error_frames("the upstream stream ended before the answer was complete",
-                            code="upstream_incomplete")
+        yield translator.error_frames("the upstream stream ended before the answer was complete",
+                                      code="upstream_incomplete")
 
 
 def stream_body(job: Job, opened: OpenStream) -> Iterator[bytes]:
@@ -133,9 +132,10 @@ def stream_body(job: Job, opened: OpenStream) -> Iterator[bytes]:
         yield from _relay_rest(opened)
     except READ_ERRORS as exc:
         if _is_timeout(exc):
-            yield _error_frames("the upstream stopped sending for too long", code="upstream_timeout")
+            yield translator.error_frames("the upstream stopped sending for too long", code="upstream_timeout")
         else:
-            yield _error_frames(f"the upstream connection broke ({type(exc).__name__})", code="upstream_broken")
+            yield translator.error_frames(f"the upstream connection broke ({type(exc).__name__})",
+                                          code="upstream_broken")
     finally:
         http.close(opened.response, opened.body)
         settle_quietly(job, translator.usage, translator.delivered_text() if translator.usage is None else "")

@@ -36,6 +36,20 @@ class Mode:
     MULTIPART = frozenset({TRANSCRIPTION, TRANSLATION})
     STREAMABLE = frozenset({CHAT, COMPLETIONS})
 
+    # Client surfaces that are not OpenAI's chat family: served by a channel's own adaptor when it
+    # speaks them (`native_modes`), else through app.relay.translate.bridge. Kept out of PATHS so
+    # the OpenAI adaptors do not claim them.
+    MESSAGES = "messages"  # Anthropic Messages
+    GEMINI = "gemini"  # Gemini generateContent / streamGenerateContent
+    RESPONSES = "responses"  # OpenAI Responses
+    RERANK = "rerank"  # Jina/Cohere rerank
+    SURFACES = {
+        MESSAGES: "/v1/messages",
+        GEMINI: "/v1beta/models",
+        RESPONSES: "/v1/responses",
+        RERANK: "/v1/rerank",
+    }
+
 
 @dataclass(slots=True)
 class Usage:
@@ -115,10 +129,11 @@ class RelayContext:
     api_key: str = ""
     key_index: int = 0
     upstream_model: str = ""  # after the channel's model_mapping
+    headers: dict[str, str] = field(default_factory=dict)  # client headers the upstream sees (anthropic-version)
 
     @property
     def path(self) -> str:
-        return Mode.PATHS[self.mode]
+        return Mode.PATHS.get(self.mode) or Mode.SURFACES[self.mode]
 
 
 @dataclass(slots=True)

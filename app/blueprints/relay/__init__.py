@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("relay", __name__)
 
-from app.blueprints.relay import openai  # noqa: E402,F401
+from app.blueprints.relay import billing, claude, gemini, openai, rerank, responses  # noqa: E402,F401

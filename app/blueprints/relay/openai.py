@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
-from app.blueprints.relay import bp
+from app.blueprints.relay import bp, claude, gemini
 from app.errors import NotFound
 from app.relay import routing
 from app.relay.adaptors.registry import type_name
@@ -66,7 +66,15 @@ def _model_object(group: str, model: str) -> dict:
 
 @bp.get("/v1/models")
 def models_list():
-    """The models this key may use: its group's enabled abilities, filtered by the key's model limits."""
+    """The models this key may use: its group's enabled abilities, filtered by the key's model limits.
+
+    Claude clients (an `anthropic-version` header) get Anthropic's list shape, Gemini-style keys
+    (`x-goog-api-key` or `?key=`) Google's.
+    """
+    if request.headers.get("anthropic-version"):
+        return claude.models_list()
+    if request.headers.get("x-goog-api-key") or request.args.get("key"):
+        return gemini.models_list()
     caller = authenticate(request.headers.get("Authorization"), request.remote_addr or "")
     models = routing.models_for(caller.group, caller.key.model_limits)
     return jsonify({"object": "list", "data": [_model_object(caller.group, m) for m in models]})

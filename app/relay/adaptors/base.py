@@ -52,6 +52,10 @@ class StreamTranslator:
         """Frames to send when the upstream body ended normally (e.g. a missing `[DONE]`)."""
         return [sse.DONE] if not self.done else []
 
+    def error_frames(self, message: str, error_type: str = "upstream_error", code: str | None = None) -> bytes:
+        """What the client gets when the stream cannot finish; Claude and Gemini surfaces override it."""
+        return sse.error_frame(message, error_type, code) + sse.DONE
+
     def delivered_text(self) -> str:
         """The text sent to the client so far, for estimating completion tokens without usage."""
         return ""

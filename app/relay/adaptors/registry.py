@@ -1,10 +1,14 @@
-"""Channel type -> adaptor. Azure (3), Anthropic (14) and Gemini (24) register here when they land."""
+"""Channel type -> adaptor, and (with app.relay.translate.bridge) which adaptor serves a mode on a channel."""
 
 from __future__ import annotations
 
+from app.relay.adaptors.anthropic import AnthropicAdaptor
+from app.relay.adaptors.azure import AzureAdaptor
 from app.relay.adaptors.base import Adaptor
+from app.relay.adaptors.gemini import GeminiAdaptor
 from app.relay.adaptors.openai import OpenAIAdaptor
 from app.relay.adaptors.openai_compatible import PROVIDERS, compatible_adaptors
+from app.relay.translate import bridge
 
 
 class ChannelType:
@@ -18,8 +22,11 @@ class ChannelType:
     DEEPSEEK = 43
 
 
-ADAPTORS: dict[int, Adaptor] = {ChannelType.OPENAI: OpenAIAdaptor(), **compatible_adaptors()}
-NAMES: dict[int, str] = {ChannelType.OPENAI: "OpenAI", **{row.type: row.name for row in PROVIDERS}}
+ADAPTORS: dict[int, Adaptor] = {ChannelType.OPENAI: OpenAIAdaptor(), **compatible_adaptors(),
+                                ChannelType.AZURE: AzureAdaptor(), ChannelType.ANTHROPIC: AnthropicAdaptor(),
+                                ChannelType.GEMINI: GeminiAdaptor()}
+NAMES: dict[int, str] = {ChannelType.OPENAI: "OpenAI", **{row.type: row.name for row in PROVIDERS},
+                         ChannelType.AZURE: "Azure", ChannelType.ANTHROPIC: "Anthropic", ChannelType.GEMINI: "Gemini"}
 
 
 def register(channel_type: int, adaptor: Adaptor, name: str | None = None) -> None:
@@ -30,6 +37,12 @@ def register(channel_type: int, adaptor: Adaptor, name: str | None = None) -> No
 
 def get_adaptor(channel_type: int) -> Adaptor | None:
     return ADAPTORS.get(channel_type)
+
+
+def adaptor_for(channel_type: int, mode: str) -> Adaptor | None:
+    """The adaptor serving `mode` on a channel of `channel_type`: the channel's own, a bridge that
+    translates the client's surface (Claude, Gemini, Responses, rerank), or None when neither can."""
+    return bridge.wrap(ADAPTORS.get(channel_type), mode)
 
 
 def type_name(channel_type: int) -> str:

@@ -1,0 +1,81 @@
+"""Google's Gemini API for Gemini clients: /v1beta/models/{model}:generateContent and
+:streamGenerateContent, and the model list, in Gemini's shapes and errors (`{"error": {code, message,
+status}}`). The key comes in `x-goog-api-key` or `?key=` (or as a Bearer token).
+
+Streams are always server-sent events, as with `?alt=sse` (what the Google SDKs ask for).
+"""
+
+from __future__ import annotations
+
+from flask import jsonify, request
+
+from app.blueprints.relay import bp
+from app.errors import AppError, NotFound
+from app.relay import routing
+from app.relay.keys import authenticate
+from app.relay.pipeline import relay
+from app.relay.translate import surfaces
+from app.relay.translate.errors import GEMINI_CODES, gemini_error
+from app.relay.types import Mode
+
+METHODS = ["generateContent", "streamGenerateContent", "countTokens"]
+
+
+def credential() -> str | None:
+    return request.headers.get("x-goog-api-key") or request.args.get("key") or request.headers.get("Authorization")
+
+
+def error_response(exc: AppError):
+    body = gemini_error(exc.status, exc.message)
+    if exc.code in GEMINI_CODES:  # an upstream Gemini status name (RESOURCE_EXHAUSTED ...) is kept
+        body["error"]["status"] = exc.code
+    return jsonify(body), exc.status
+
+
+def _generate(model: str, stream: bool):
+    try:
+        return relay(Mode.GEMINI, credential=credential(), parse=lambda raw: surfaces.parse_gemini(raw, model, stream))
+    except AppError as exc:
+        return error_response(exc)
+
+
+@bp.post("/v1beta/models/<model>:generateContent")
+def gemini_generate(model: str):
+    return _generate(model, stream=False)
+
+
+@bp.post("/v1beta/models/<model>:streamGenerateContent")
+def gemini_stream_generate(model: str):
+    return _generate(model, stream=True)
+
+
+def _model(name: str) -> dict:
+    return {"name": f"models/{name}", "baseModelId": name, "version": "001", "displayName": name,
+            "description": name, "supportedGenerationMethods": METHODS}
+
+
+def _models() -> list[str]:
+    caller = authenticate(credential(), request.remote_addr or "")
+    return routing.models_for(caller.group, caller.key.model_limits)
+
+
+@bp.get("/v1beta/models")
+def gemini_models():
+    """GET /v1beta/models (https://ai.google.dev/api/models#method:-models.list), one page."""
+    try:
+        return jsonify({"models": [_model(m) for m in _models()]})
+    except AppError as exc:
+        return error_response(exc)
+
+
+@bp.get("/v1beta/models/<model>")
+def gemini_model(model: str):
+    try:
+        if model not in _models():
+            raise NotFound(f"models/{model} is not found for API version v1beta")
+        return jsonify(_model(model))
+    except AppError as exc:
+        return error_response(exc)
+
+
+models_list = gemini_models  # GET /v1/models for Gemini-style keys answers the same list
