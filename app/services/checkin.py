@@ -3,7 +3,8 @@ day in CheckInTimeZone.
 
 "Once per day" is the database's UNIQUE(user_id, checkin_date) on `checkins`, not a read of
 last_check_in_time: the check-in row, the credit and the log row (type 5) are one transaction, so when
-many requests race exactly one inserts the row and the rest roll back.
+many requests race exactly one inserts the row and the rest roll back. The user's row is locked first,
+so racing requests queue there instead of deadlocking on MySQL (see users.lock_wallet).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from app.extensions import db
 from app.models import CheckIn, LogType, User, UserStatus
 from app.options import get_option
 from app.services.accounts import quota_text
-from app.services.users import MAX_QUOTA, atomic
+from app.services.users import MAX_QUOTA, atomic, lock_wallet
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,8 @@ def check_in(user: User, now: datetime | None = None) -> int:
     user_id, username = user.id, user.username
     try:
         with atomic():
+            if not lock_wallet(user_id):
+                raise ValidationError("your account cannot receive quota right now", code="account_unavailable")
             db.session.add(CheckIn(user_id=user_id, checkin_date=day, quota_awarded=reward))
             db.session.flush()  # UNIQUE(user_id, checkin_date): a second check-in today fails here
             result = db.session.execute(

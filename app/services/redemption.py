@@ -5,7 +5,7 @@ only admins ever see keys. A single-use code is credited exactly once, a gift co
 times and once per user, however many requests race: the code's row is locked (SELECT ... FOR UPDATE),
 claimed with a conditional UPDATE whose row count decides, and the UNIQUE(redemption_id, user_id) row in
 `redemption_logs` backs that up. The credit, the claim, the top-up log row and any inviter rebate are
-one transaction.
+one transaction, taking row locks in one order: the code, then the redeemer, then the inviter.
 """
 
 from __future__ import annotations
@@ -26,12 +26,13 @@ from app.models.base import now_ts
 from app.options import get_option
 from app.security import random_string
 from app.services.accounts import quota_text
-from app.services.users import LIKE_ESCAPE, MAX_QUOTA, atomic, credit_quota, escape_like
+from app.services.users import LIKE_ESCAPE, MAX_QUOTA, atomic, credit_quota, escape_like, lock_wallet
 from app.validation import clean_text, strict_bool, strict_int
 
 KEY_LENGTH = 32
 CUSTOM_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 MAX_KEY_INPUT = 64
+KEY_INPUT_RE = re.compile(r"^[\x21-\x7e]{1,64}$")  # printable ASCII, the alphabet of every key we issue
 MAX_CODE_QUOTA = 10**12  # $2,000,000 at the default 500,000 quota per dollar
 MAX_COUNT = 100
 MAX_GIFT_USES = 10**9
@@ -90,7 +91,7 @@ def search_codes(keyword: Any = "", page: int = 1, page_size: int = 10) -> tuple
     if keyword:
         conditions = [Redemption.name.like(escape_like(keyword) + "%", escape=LIKE_ESCAPE),
                       Redemption.key == keyword]
-        if keyword.isdigit() and int(keyword) <= MAX_ROW_ID:
+        if keyword.isascii() and keyword.isdigit() and int(keyword) <= MAX_ROW_ID:
             conditions.append(Redemption.id == int(keyword))
         query = query.where(or_(*conditions))
     return _paged(query, page, page_size)
@@ -152,7 +153,7 @@ def _parse_max_uses(value: Any) -> int:
 
 
 def _parse_custom_key(value: Any) -> str:
-    if not isinstance(value, str) or not CUSTOM_KEY_RE.match(value.strip()):
+    if not isinstance(value, str) or not CUSTOM_KEY_RE.fullmatch(value.strip()):
         raise ValidationError("key must be 8-64 letters, digits, '_' or '-'")
     return value.strip()
 
@@ -289,7 +290,7 @@ def _parse_key(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValidationError("please enter a redemption code", code="code_missing")
     key = value.strip()
-    if len(key) > MAX_KEY_INPUT:
+    if not KEY_INPUT_RE.fullmatch(key):  # no code has control, non-ASCII or over-long text: don't look it up
         raise ValidationError("invalid redemption code", code="code_not_found")
     return key
 
@@ -390,6 +391,8 @@ def redeem(user: User, key: Any) -> tuple[int, bool]:
             refusal = _refusal(code, user_id, now)
             if refusal is not None:
                 raise refusal
+            if not lock_wallet(user_id):  # before redemption_logs references the user (MySQL deadlocks)
+                raise ValidationError("your account cannot receive quota right now", code="account_unavailable")
             if not _claim(code, user_id, now):
                 raise ValidationError("this code has already been used", code="code_used")
             quota, is_gift = code.quota, code.is_gift

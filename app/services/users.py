@@ -76,6 +76,17 @@ def credit_quota(user_id: int, amount: int) -> bool:
     return result.rowcount == 1
 
 
+def lock_wallet(user_id: int) -> bool:
+    """Lock the user's row (SELECT ... FOR UPDATE) for the rest of the transaction; False if it is gone.
+
+    Call it BEFORE inserting rows whose foreign key points at the user (checkins, redemption_logs): on
+    MySQL/MariaDB that insert takes a shared lock on the user row, and two transactions holding it would
+    deadlock when both then UPDATE the balance. Lock order everywhere: code row, then user, then inviter.
+    """
+    found = db.session.execute(select(User.id).where(User.id == user_id).with_for_update())
+    return found.scalar_one_or_none() is not None
+
+
 def escape_like(text: str) -> str:
     """`text` for a LIKE pattern escaped with `!` (portable: MySQL treats a backslash specially)."""
     return (text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%")
@@ -163,7 +174,7 @@ def search_users(keyword: Any = "", group: Any = "", page: int = 1,
         conditions = [User.username.like(pattern, escape=LIKE_ESCAPE),
                       User.email.like(pattern, escape=LIKE_ESCAPE),
                       User.display_name.like(pattern, escape=LIKE_ESCAPE)]
-        if keyword.isdigit() and int(keyword) <= MAX_ROW_ID:
+        if keyword.isascii() and keyword.isdigit() and int(keyword) <= MAX_ROW_ID:
             conditions.append(User.id == int(keyword))
         query = query.where(or_(*conditions))
     if group:
@@ -203,7 +214,7 @@ def _lock_user(user_id: int) -> User:
 
 def _parse_group(value: Any) -> str:
     group = clean_text(value, "group", max_len=64).strip()
-    if not GROUP_RE.match(group):
+    if not GROUP_RE.fullmatch(group):
         raise ValidationError("group must be 1-64 letters, digits, '.', '_' or '-'")
     return group
 

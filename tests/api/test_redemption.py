@@ -167,6 +167,7 @@ def test_list_search_get(admin_client):
     assert names("promo") == ["promoX1", "promo_1"]
     assert names("promo_") == ["promo_1"]  # "_" is literal
     assert names("%25") == []
+    assert admin_client.get("/api/redemption/search?keyword=%C2%B3").status_code == 200  # "³": isdigit, no int
     assert names("b" * 32) == ["promoX1"]  # by key
     assert "promo_1" in names(str(first.id))
     got = admin_client.get(f"/api/redemption/{first.id}").get_json()["data"]
@@ -271,7 +272,7 @@ def test_refusals_have_distinct_messages(user_client, user):
     assert balance(user.id) == 0 and log_count(LogType.TOPUP) == 0
 
 
-@pytest.mark.parametrize("key", [None, 123, True, [], {}, "x" * 65])
+@pytest.mark.parametrize("key", [None, 123, True, [], {}, "x" * 65, "abc\x00def", "k\u00e9y", "\ud800", "a b"])
 def test_bad_key_values(user_client, user, key):
     fail(user_client.post("/api/user/topup", json={"key": key}), 400)
     assert balance(user.id) == 0
@@ -445,3 +446,31 @@ def test_race_gift_code_same_user_50_times(race_app):
     assert balance(user.id) == 100
     assert log_count(LogType.TOPUP, user.id) == 1
     assert code_row(code.id).used_count == 1
+
+
+@pytest.mark.slow
+def test_race_one_user_many_codes_and_a_check_in(race_app):
+    """One wallet, 20 different codes and a check-in at once: every credit lands, none deadlocks (on
+    MySQL the foreign-key checks of redemption_logs/checkins share-lock the user row)."""
+    options().update({"CheckInEnabled": True, "CheckInQuota": 5, "CheckInMaxQuota": 5})
+    user = make_user("busy")
+    keys = [make_code(f"{i:02d}" + "m" * 30, quota=10 + i).key for i in range(20)]
+    clients = [login_client(race_app, user) for _ in range(len(keys) + 1)]
+    barrier = threading.Barrier(len(clients))
+    statuses: list[int | None] = [None] * len(clients)
+
+    def worker(i):
+        barrier.wait()
+        if i == len(keys):
+            statuses[i] = clients[i].post("/api/user/check_in").status_code
+        else:
+            statuses[i] = clients[i].post("/api/user/topup", json={"key": keys[i]}).status_code
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(clients))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert statuses == [200] * len(clients)
+    assert balance(user.id) == sum(10 + i for i in range(20)) + 5
+    assert log_count(LogType.TOPUP, user.id) == 20 and log_count(LogType.CHECKIN, user.id) == 1

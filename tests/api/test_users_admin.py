@@ -10,6 +10,7 @@ from app.models import Log, LogType, Role, User, UserStatus
 from tests.conftest import login_client
 from tests.factories import make_access_token, make_user
 
+
 @pytest.fixture(autouse=True)
 def cheap_hashing(fast_hash):
     """Passwords set here go through accounts.hash_password: the real KDF in production, cheap in tests."""
@@ -104,6 +105,8 @@ def test_search_by_id(admin_client):
     target = make_user("findme")
     items = admin_client.get(f"/api/user/search?keyword={target.id}").get_json()["data"]["items"]
     assert target.id in [u["id"] for u in items]
+    assert admin_client.get("/api/user/search?keyword=%C2%B2").status_code == 200  # "²" is not an id
+    assert admin_client.get("/api/user/search?keyword=a%00b").status_code == 400
 
 
 def test_get_user_and_bad_ids(admin_client, user):
