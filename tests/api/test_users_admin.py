@@ -327,6 +327,15 @@ def test_update_password_ends_sessions(app, admin_client, user):
     assert victim.get("/api/user/check_in_status").status_code == 401
 
 
+def test_update_profile_fields(admin_client, user):
+    resp = admin_client.put("/api/user/", json={"id": user.id, "username": "alice2", "display_name": "Alice",
+                                                "group": "vip"})
+    data = resp.get_json()["data"]
+    assert (data["username"], data["display_name"], data["group"]) == ("alice2", "Alice", "vip")
+    row = fresh(user)
+    assert (row.username, row.display_name, row.group) == ("alice2", "Alice", "vip")
+
+
 def test_update_username_conflict(admin_client, user):
     make_user("taken")
     assert_fail(admin_client.put("/api/user/", json={"id": user.id, "username": "taken"}), 409, "taken")
