@@ -79,15 +79,13 @@ class ClaudeNativeStream(StreamTranslator):
     def __init__(self, ctx: RelayContext) -> None:
         super().__init__(ctx)
         self.state = ClaudeToOpenAI(ctx.upstream_model or ctx.origin_model)
-        self.deltas: list[Any] = []  # content deltas, parsed only if the usage never arrives
 
     def translate(self, event: sse.Event) -> list[bytes]:
-        name = event.name
-        if name == b"content_block_delta" or name == b"ping":
-            if name == b"content_block_delta":
-                self.deltas.append(event.data)
+        if event.name == b"ping":
             return [event.frame()]
         data = event.json()
+        if not isinstance(data, dict):
+            return []  # not a whole event (the body ended inside one): never passed on
         self.state.feed(data)
         if self.state.error is not None:
             self.error = self.state.error  # written in Claude's shape by error_frames
@@ -109,16 +107,7 @@ class ClaudeNativeStream(StreamTranslator):
         return error_frame(message, error_type)
 
     def delivered_text(self) -> str:
-        parts = list(self.state.delivered)
-        for data in self.deltas:
-            try:
-                delta = json.loads(data).get("delta") or {}
-            except (ValueError, TypeError, AttributeError):
-                continue
-            for key in ("text", "partial_json", "thinking"):
-                if isinstance(delta.get(key), str):
-                    parts.append(delta[key])
-        return "".join(parts)
+        return "".join(self.state.delivered)
 
 
 class AnthropicAdaptor(Adaptor):

@@ -64,9 +64,10 @@ class GeminiNativeStream(StreamTranslator):
         self.state = GeminiToOpenAI(ctx.upstream_model or ctx.origin_model)
 
     def translate(self, event: sse.Event) -> list[bytes]:
-        if event.data is None:
-            return []
-        self.state.feed(event.json())
+        data = event.json()
+        if not isinstance(data, (dict, list)):
+            return []  # keep-alives, and a partial event when the body ended inside one
+        self.state.feed(data)
         if self.state.error is not None:
             self.error = _stream_error(self.state.error)
             return []

@@ -77,16 +77,19 @@ class ResponsesStream(StreamTranslator):
 
     def __init__(self, ctx: RelayContext) -> None:
         super().__init__(ctx)
-        self.deltas: list[bytes] = []
+        self.deltas: list[str] = []
 
     def translate(self, event: sse.Event) -> list[bytes]:
         if event.data is None:
             return [event.frame()]
-        if event.name in _TEXT_DELTAS:
-            self.deltas.append(event.data)
-            return [event.frame()]
         data = event.json()
-        kind = data.get("type") if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            return []  # a partial event (the body ended inside one) is never passed on
+        if event.name in _TEXT_DELTAS:
+            if isinstance(data.get("delta"), str):
+                self.deltas.append(data["delta"])
+            return [event.frame()]
+        kind = data.get("type")
         if kind == "error":
             self.error = {"type": data.get("code") or "server_error", "code": data.get("code"),
                           "message": data.get("message") or "the upstream reported an error"}
@@ -105,15 +108,7 @@ class ResponsesStream(StreamTranslator):
         return b"event: error\ndata: " + dumps(payload).encode("utf-8") + b"\n\n"
 
     def delivered_text(self) -> str:
-        parts = []
-        for data in self.deltas:
-            try:
-                delta = json.loads(data).get("delta")
-            except (ValueError, AttributeError):
-                continue
-            if isinstance(delta, str):
-                parts.append(delta)
-        return "".join(parts)
+        return "".join(self.deltas)
 
 
 class ResponsesAdaptor(_Passthrough):

@@ -91,8 +91,22 @@ def _azure_chat(call: Call) -> Response:
     return openai_chat.chat_completions(call)
 
 
+def _claude_halfway(call: Call) -> Response:
+    """A Claude stream whose body ends in the middle of an event (a channel at `<origin>/halfway`)."""
+    frames = [claude_mock.event("message_start", {"type": "message_start", "message": {
+                  "id": "msg_half", "type": "message", "role": "assistant", "model": call.model, "content": [],
+                  "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 10, "output_tokens": 1}}}),
+              claude_mock.event("content_block_start", {"type": "content_block_start", "index": 0,
+                                                        "content_block": {"type": "text", "text": ""}}),
+              claude_mock.event("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                        "delta": {"type": "text_delta", "text": "Hello"}}),
+              b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"te']
+    return stream_response(call, frames, [], [])
+
+
 EXTRAS = Provider(name="openai-extras", routes=[
-    ("POST", "/v1/responses", _responses), ("POST", "/v1/rerank", _rerank),
+    ("POST", "/halfway/v1/messages", _claude_halfway), ("POST", "/v1/responses", _responses),
+    ("POST", "/v1/rerank", _rerank),
     ("POST", "/openai/deployments/<deployment>/chat/completions", _azure_chat)],
                   error_payload=error_payload, base_headers=base_headers, stream_error_frame=_responses_stream_error)
 

@@ -229,3 +229,25 @@ def test_upstream_rate_limit_retries_another_claude_channel(setup, make_channel,
     [log] = consume_logs(key.user_id)
     assert len(json.loads(log["other"])["admin_info"]["use_channel"]) == 2
     assert {claude, second} >= set(json.loads(log["other"])["admin_info"]["use_channel"])
+
+
+def test_upstream_stream_ending_mid_event(make_channel, make_token, sdk, relay_origin, mock_upstream):
+    """The Claude upstream's body stops inside an event: each client gets its own format's error, the
+    delivered part is billed, and the channel stays enabled."""
+    channel = make_channel(channel_type=14, key=CLAUDE_KEY, models=("claude-half",),
+                           base_url=mock_upstream.origin + "/halfway")
+    set_options(ModelRatio={"claude-half": 1}, CompletionRatio={"claude-half": 1}, PreConsumedQuota=0)
+    key = make_token()
+    r = requests.post(relay_origin + "/v1/messages", timeout=10,
+                      headers={"x-api-key": key.key, "anthropic-version": "2023-06-01"},
+                      json={"model": "claude-half", "max_tokens": 64, "stream": True, "messages": MESSAGES})
+    assert r.text.count('"text":"Hello"') == 1 and r.text.count("event: content_block_delta") == 1
+    assert r.text.endswith('"type":"api_error","message":"the upstream stream ended before the answer was '
+                           'complete"}}\n\n')
+    r = requests.post(relay_origin + "/v1/chat/completions", headers={"Authorization": f"Bearer {key.key}"},
+                      json={"model": "claude-half", "stream": True, "messages": MESSAGES}, timeout=10)
+    assert '"content":"Hello"' in r.text and r.text.endswith("data: [DONE]\n\n")
+    assert '"code":"upstream_incomplete"' in r.text
+    logs = wait_for_logs(key.user_id, 2)
+    assert [log["completion_tokens"] for log in logs] == [1, 1] and all(log["prompt_tokens"] for log in logs)
+    assert channel_row(channel)["status"] == 1
