@@ -28,7 +28,9 @@ class AzureAdaptor(OpenAIAdaptor):
     default_base_url = ""
     modes = frozenset({Mode.CHAT, Mode.COMPLETIONS, Mode.EMBEDDINGS, Mode.IMAGES, Mode.SPEECH,
                        Mode.TRANSCRIPTION, Mode.TRANSLATION})
-    serves_responses = False  # Azure's Responses API lives at another path with its own versions
+    # Azure serves the Responses API at another path with its own versions, and no rerank: the
+    # OpenAI-family passthrough surfaces (app.relay.translate.openai_surfaces) are not offered.
+    passthrough_surfaces = False
 
     def url(self, ctx: RelayContext, path: str) -> str:
         settings = ctx.channel.settings if ctx.channel else {}

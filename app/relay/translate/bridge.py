@@ -44,10 +44,10 @@ def wrap(adaptor: Adaptor | None, mode: str) -> Adaptor | None:
         return adaptor
     if mode in (Mode.MESSAGES, Mode.GEMINI):
         return SurfaceBridge(adaptor, mode) if adaptor.supports(Mode.CHAT) else None
-    if not isinstance(adaptor, OpenAIAdaptor):
+    if not isinstance(adaptor, OpenAIAdaptor) or not getattr(adaptor, "passthrough_surfaces", True):
         return None
     if mode == Mode.RESPONSES:
-        return ResponsesAdaptor(adaptor) if getattr(adaptor, "serves_responses", True) else None
+        return ResponsesAdaptor(adaptor)
     if mode == Mode.RERANK:
         return RerankAdaptor(adaptor)
     return None

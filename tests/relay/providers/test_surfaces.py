@@ -40,6 +40,7 @@ def test_which_adaptor_serves_each_surface():
     assert isinstance(adaptor_for(1, Mode.RESPONSES), ResponsesAdaptor)
     assert adaptor_for(3, Mode.RESPONSES) is None and adaptor_for(14, Mode.RESPONSES) is None
     assert isinstance(adaptor_for(38, Mode.RERANK), RerankAdaptor)
+    assert adaptor_for(3, Mode.RERANK) is None and adaptor_for(24, Mode.RERANK) is None
     assert adaptor_for(14, Mode.EMBEDDINGS) is None and adaptor_for(14, Mode.CHAT) is get_adaptor(14)
     assert adaptor_for(999, Mode.CHAT) is None
 
