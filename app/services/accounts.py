@@ -29,7 +29,6 @@ from app.validation import clean_text, display_name, password, username
 # werkzeug's default: scrypt (n=2**15, r=8, p=1). Tests that hash in many threads may lower it.
 PASSWORD_METHOD = "scrypt"
 ACCESS_TOKEN_LENGTH = 32
-AFF_CODE_LENGTH = 8
 # Sign-in accepts existing names up to the column size, even where today's registration rules are stricter.
 MAX_LOGIN_NAME = 64
 MAX_LOGIN_PASSWORD = 128
@@ -125,13 +124,10 @@ def email_taken(email: str) -> bool:
 
 
 def find_inviter(aff_code: str) -> User | None:
-    """The live account whose invitation code is `aff_code`, or None."""
-    return db.session.scalar(select(User).where(User.aff_code == aff_code, User.deleted_at.is_(None)))
+    """The active account whose invitation code is `aff_code` (the affiliate service owns the rule)."""
+    from app.services.affiliate import find_inviter as find_active_inviter  # affiliate imports this module
 
-
-def new_aff_code() -> str:
-    """A fresh invitation code (unique column; a clash is retried by the caller as a conflict)."""
-    return random_string(AFF_CODE_LENGTH)
+    return find_active_inviter(aff_code)
 
 
 def quota_text(quota: int) -> str:
@@ -214,7 +210,7 @@ def _insert_user(name: str, hashed: str, *, email: str | None, role: int = Role.
     """Add the user row and its welcome-quota log row to the current transaction."""
     grant = get_option("QuotaForNewUser") if quota is None else quota
     user = User(username=name, password=hashed, display_name=display or name, role=role,
-                status=UserStatus.ENABLED, email=email, quota=grant, aff_code=new_aff_code())
+                status=UserStatus.ENABLED, email=email, quota=grant)
     db.session.add(user)
     db.session.flush()  # the id, for the log rows
     if grant > 0:
