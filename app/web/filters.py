@@ -119,11 +119,6 @@ def log_types() -> dict[int, str]:
     return {number: str(label) for number, label in LOG_TYPES.items()}
 
 
-def has_endpoint(name: str) -> bool:
-    """True when a view is registered (pages link to other engineers' routes only once they exist)."""
-    return name in current_app.view_functions
-
-
 def _site_options() -> dict[str, Any]:
     try:
         return options().all()
@@ -147,7 +142,6 @@ def _site_context() -> dict[str, Any]:
         "html_lang": "zh-CN" if locale == "zh_CN" else "en",
         "languages": [("en", "English"), ("zh_CN", "中文")],
         "current_path": current_path() if request else "/",
-        "has_endpoint": has_endpoint,
         "log_types": log_types,
     }
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, date, datetime, time
-from typing import Any
 
 from flask import request
 
@@ -106,11 +105,6 @@ def page_args(default_size: int = 20) -> tuple[int, int]:
             return default
 
     return max(number("p", 1), 1), min(max(number("page_size", default_size), 1), 100)
-
-
-def args_without(*names: str) -> dict[str, Any]:
-    """The query string minus `names`, for pagination links that keep the filters."""
-    return {k: v for k, v in request.args.items() if k not in names and v != ""}
 
 
 def day_bound(value: str, zone, *, end: bool = False) -> int:

@@ -89,3 +89,18 @@ def test_someone_elses_key_is_not_found(user_client, admin_user):
     token, _ = _make_key(admin_user)
     assert user_client.get(f"/console/keys/{token.id}/edit").status_code == 404
     assert user_client.post(f"/console/keys/{token.id}/delete", headers=HX).status_code == 404
+
+
+def test_editing_keeps_an_expiry_whose_day_was_not_changed(user_client, user):
+    import time
+
+    from app.web.forms import date_input
+
+    expiry = int(time.time()) + 3 * 86400 + 17
+    token, _ = tokens.create_token(user, {"name": "exp", "expired_time": expiry})
+    with user_client.application.test_request_context():
+        day = date_input(expiry)
+    response = user_client.post(f"/console/keys/{token.id}", headers=HX,
+                                data={"name": "exp", "expires": day, "unlimited_quota": "on"})
+    assert response.status_code == 200
+    assert tokens.get_token(user.id, token.id).expired_time == expiry

@@ -26,11 +26,14 @@ def _list_context() -> dict:
 def _form_data(token=None) -> dict:
     """The form as the tokens service wants it (typed values; the service validates them)."""
     unlimited = forms.checkbox("unlimited_quota")
+    expires = forms.end_of_day("expires")
+    if token is not None and forms.text("expires") == forms.date_input(token.expired_time):
+        expires = token.expired_time  # the day was not changed: keep the exact second stored
     data = {
         "name": forms.text("name"),
         "remain_quota": 0 if unlimited else forms.quota("remain_quota"),
         "unlimited_quota": unlimited,
-        "expired_time": forms.end_of_day("expires"),
+        "expired_time": expires,
         "model_limits": forms.text("model_limits"),
         "model_limits_enabled": bool(forms.text("model_limits").strip()),
         "allow_ips": forms.text("allow_ips"),
