@@ -131,7 +131,7 @@ def _row(channel, message: str):
     if not wants_fragment():
         return done(message, "admin.channels")
     return toast(render("admin/_channel_row.html", c=channel, channel_types=channels.CHANNEL_TYPES,
-                        usage=_usage_by_channel()), message)
+                        usage={channel.id: stats.channel_usage(channel.id)}), message)
 
 
 @bp.post("/channels/<int:channel_id>/status")

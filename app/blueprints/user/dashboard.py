@@ -12,7 +12,7 @@ from app.options import get_option
 from app.services import stats
 from app.web.auth import page_role_required
 from app.web.charts import parse_day_range, usage_charts
-from app.web.htmx import render
+from app.web.htmx import render, wants_fragment
 
 
 def _charts() -> dict:
@@ -33,5 +33,7 @@ def _charts() -> dict:
 @page_role_required()
 def dashboard():
     """Summary cards and charts; changing the range swaps only the charts."""
+    if wants_fragment():
+        return render("user/dashboard.html", "user/_dashboard_charts.html", **_charts())
     summary = stats.user_usage_summary(current_user._get_current_object())
-    return render("user/dashboard.html", "user/_dashboard_charts.html", summary=summary, **_charts())
+    return render("user/dashboard.html", summary=summary, **_charts())

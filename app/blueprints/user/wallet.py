@@ -30,10 +30,15 @@ def _invite() -> dict:
 
 
 def _page(fragment: str | None = None, /, *, status: int = 200, **context):
+    """The wallet, or one of its cards; each card's data is read only when that card is shown."""
     db.session.refresh(_user())  # the balance may have changed in this request
-    context.setdefault("checkin", checkin.check_in_status(_user()))
-    context.setdefault("invite", _invite())
-    context.setdefault("spend", stats.user_usage_summary(_user()))
+    whole = fragment is None or not wants_fragment()
+    if whole or fragment == "user/_checkin.html":
+        context.setdefault("checkin", checkin.check_in_status(_user()))
+    if whole or fragment == "user/_invite.html":
+        context.setdefault("invite", _invite())
+    if whole:
+        context["spend"] = stats.user_usage_summary(_user())
     return render("user/wallet.html", fragment, status=status, user=current_user, **context)
 
 
