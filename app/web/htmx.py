@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import make_response, redirect, render_template, request, url_for
+from flask import flash, make_response, redirect, render_template, request, url_for
 
 from app.extensions import htmx
 
@@ -59,17 +60,19 @@ def done(message: str, endpoint: str, *, level: str = "success", event: str | No
         if event:
             trigger(response, event)
         return toast(response, message, level)
-    from flask import flash
-
     flash(str(message), level)
     return redirect(url_for(endpoint, **url_values))
 
 
 def safe_next(value: str | None, default: str = "/") -> str:
-    """A same-site path to go back to: absolute URLs and protocol-relative ones are refused."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """A same-site path to go back to, else `default`: absolute and scheme-relative URLs, backslashes and
+    control characters (which browsers may read as another host) are refused."""
+    if not value or len(value) > 2048 or not value.startswith("/") or value.startswith("//"):
         return default
-    return value
+    if "\\" in value or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        return default
+    parts = urlsplit(value)
+    return default if parts.scheme or parts.netloc else value
 
 
 def current_path() -> str:
