@@ -102,6 +102,8 @@ SPECS: dict[str, Spec] = {
     "OIDCClientSecret": Spec("str", ""),
     "OIDCWellKnown": Spec("str", ""),
     "LinuxDOOAuthEnabled": Spec("bool", False),
+    "LinuxDOClientId": Spec("str", ""),
+    "LinuxDOClientSecret": Spec("str", ""),
     "TelegramOAuthEnabled": Spec("bool", False),
     "TelegramBotToken": Spec("str", ""),
     "WeChatAuthEnabled": Spec("bool", False),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.blueprints.auth.pages import safe_next
 from app.config import Config
 from app.services import accounts
+from app.web.htmx import safe_next
 
 WRONG = {"username": "alice", "password": "wrong-password"}
 RIGHT = {"username": "alice", "password": "password123"}

@@ -19,6 +19,7 @@ from app.options import get_option
 from app.services import accounts
 from app.services.setup import perform_setup
 from app.web.hooks import is_setup_done, mark_setup_done
+from app.web.htmx import safe_next
 
 MAX_FORM_FIELD = 1024
 FORM_ERROR = 422
@@ -31,22 +32,6 @@ register_limit = limiter.shared_limit(
     lambda: current_app.config["RATELIMIT_REGISTER"], scope="register",
     deduct_when=lambda response: response.status_code < 400,
 )
-
-
-def safe_next(target: str | None, default: str = "/") -> str:
-    """`target` if it is a same-site relative path ("/x?y"), else `default`.
-
-    Refuses absolute and scheme-relative URLs ("//evil", "/\\evil", "https:..."), backslashes and control
-    characters, which browsers may read as another host.
-    """
-    if not target or len(target) > 2048 or not target.startswith("/"):
-        return default
-    if target.startswith(("//", "/\\")) or "\\" in target or any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
-        return default
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return default
-    return target
 
 
 def _after_sign_in(target: str | None) -> str:
