@@ -329,3 +329,49 @@ def issue_access_token(user: User) -> str:
         db.session.rollback()
         raise
     return token
+
+
+# -- accounts from OAuth providers -----------------------------------------------------------------------
+OAUTH_ID_COLUMNS = frozenset({"github_id", "oidc_id", "linux_do_id"})
+
+
+def create_oauth_user(raw_username: Any, *, id_column: str, provider_id: str, display: str | None = None,
+                      email: str | None = None, aff_code: str | None = None) -> User:
+    """Create an ordinary user who signs in through an OAuth provider, linked by `id_column`=`provider_id`.
+
+    The same path as `register`: QuotaForNewUser with its log row and, when `aff_code` names an active
+    inviter, the invitation rewards (an unknown code is ignored, as new-api does). The account has no
+    password (an empty hash never verifies). 403 when RegisterEnabled is off; 409 when the username is taken
+    (the caller picks another and retries). One transaction.
+    """
+    if id_column not in OAUTH_ID_COLUMNS:
+        raise ValueError(f"not an OAuth id column: {id_column}")
+    if not get_option("RegisterEnabled"):
+        raise Forbidden("new registrations are closed by the administrator")
+    name = username(raw_username)
+    shown = display_name(display or "")[:64] or name
+    try:
+        address = clean_email(email)
+    except ValidationError:
+        address = None
+    if address and email_taken(address):
+        address = None
+    try:
+        code = clean_aff_code(aff_code)
+    except ValidationError:
+        code = None
+    if username_taken(name):
+        raise Conflict("this username is already taken")
+    try:
+        user = _insert_user(name, "", email=address, display=shown)
+        setattr(user, id_column, provider_id)
+        if code and find_inviter(code) is not None:
+            apply_invitation(user, code)
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict("this username is already taken") from None
+    except Exception:
+        db.session.rollback()
+        raise
+    return user

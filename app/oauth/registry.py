@@ -1,0 +1,63 @@
+"""Provider slug -> class, and building a configured provider from settings.
+
+`build` takes plain mappings, so this module needs neither Flask nor the options table: the caller
+(app.services.oauth) passes the runtime options and the app config.
+
+App-config / environment settings, for tests and GitHub Enterprise Server (defaults are the public
+services): OAUTH_GITHUB_BASE (https://github.com), OAUTH_GITHUB_API_BASE (https://api.github.com),
+OAUTH_LINUXDO_BASE (https://connect.linux.do), OAUTH_HTTP_TIMEOUT (seconds, 10).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from app.oauth.base import DEFAULT_TIMEOUT, OAuthProvider
+from app.oauth.github import GitHubProvider
+from app.oauth.linuxdo import LinuxDOProvider
+from app.oauth.oidc import OIDCProvider
+
+PROVIDERS: dict[str, type[OAuthProvider]] = {
+    GitHubProvider.name: GitHubProvider,
+    OIDCProvider.name: OIDCProvider,
+    LinuxDOProvider.name: LinuxDOProvider,
+}
+CONFIG_KEYS = ("OAUTH_GITHUB_BASE", "OAUTH_GITHUB_API_BASE", "OAUTH_LINUXDO_BASE", "OAUTH_HTTP_TIMEOUT")
+
+
+def setting(config: Mapping[str, Any], key: str) -> str:
+    """An app-config value, else the environment variable of the same name, else ""."""
+    value = config.get(key)
+    if value in (None, ""):
+        value = os.environ.get(key, "")
+    return str(value).strip()
+
+
+def missing_settings(cls: type[OAuthProvider], option: Callable[[str], Any]) -> list[str]:
+    """The option names that keep `cls` from working: the switch, the client id or secret, the discovery URL."""
+    missing = [key for key in (cls.enabled_option, cls.client_id_option, cls.client_secret_option)
+               if not option(key)]
+    if cls is OIDCProvider and not str(option("OIDCWellKnown") or "").strip():
+        missing.append("OIDCWellKnown")
+    return missing
+
+
+def build(name: str, option: Callable[[str], Any], config: Mapping[str, Any]) -> OAuthProvider:
+    """The provider `name` configured from the options (`option(key)`) and app config `config`.
+
+    The caller checks `missing_settings` first; here we only wire values in.
+    """
+    cls = PROVIDERS[name]
+    try:
+        timeout = float(setting(config, "OAUTH_HTTP_TIMEOUT") or DEFAULT_TIMEOUT)
+    except ValueError:
+        timeout = DEFAULT_TIMEOUT
+    client_id, secret = str(option(cls.client_id_option)), str(option(cls.client_secret_option))
+    if cls is GitHubProvider:
+        return GitHubProvider(client_id, secret, timeout=timeout, base=setting(config, "OAUTH_GITHUB_BASE"),
+                              api_base=setting(config, "OAUTH_GITHUB_API_BASE"))
+    if cls is LinuxDOProvider:
+        return LinuxDOProvider(client_id, secret, timeout=timeout, base=setting(config, "OAUTH_LINUXDO_BASE"))
+    return OIDCProvider(client_id, secret, timeout=timeout, well_known=str(option("OIDCWellKnown")))
