@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 import pytest
@@ -15,6 +16,13 @@ from tests.conftest import login_client
 from tests.factories import make_user
 
 NOW = int(time.time())
+
+
+@pytest.fixture(autouse=True)
+def fresh_now(monkeypatch):
+    """NOW is taken per test: a module-level time goes stale when a long run reaches this file late,
+    and the rpm/tpm window is only 60 seconds wide."""
+    monkeypatch.setattr(sys.modules[__name__], "NOW", int(time.time()))
 
 
 def add_log(user, *, log_type=LogType.CONSUME, quota=100, model="gpt-4o", at=None, token_name="key-a",

@@ -4,6 +4,7 @@ and `flask usage verify|repair`, all read from quota_data rows written next to t
 from __future__ import annotations
 
 import json
+import sys
 import time
 from datetime import UTC, datetime
 
@@ -18,6 +19,12 @@ from tests.conftest import build_app, login_client
 from tests.factories import make_user
 
 NOW = int(time.time())
+
+
+@pytest.fixture(autouse=True)
+def fresh_now(monkeypatch):
+    """NOW is taken per test: a module-level time goes stale when a long run reaches this file late."""
+    monkeypatch.setattr(sys.modules[__name__], "NOW", int(time.time()))
 # A fixed moment for the window arithmetic: Saturday 2025-03-15 12:30 UTC.
 T = int(datetime(2025, 3, 15, 12, 30, tzinfo=UTC).timestamp())
 
