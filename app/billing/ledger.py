@@ -49,7 +49,7 @@ LOG_COLUMNS = ("user_id", "created_at", "type", "content", "username", "token_na
                "group_name", "ip", "request_id", "other")
 _LOG_DEFAULTS = {"content": "", "quota": 0, "prompt_tokens": 0, "completion_tokens": 0, "use_time": 0,
                  "is_stream": False, "type": LogType.UNKNOWN}
-_QUOTA_DATA_COLUMNS = ("user_id", "username", "model_name", "token_id", "channel_id", "created_at", "quota",
+QUOTA_DATA_COLUMNS = ("user_id", "username", "model_name", "token_id", "channel_id", "created_at", "quota",
                        "token_used", "count")
 
 
@@ -105,6 +105,21 @@ def transaction(engine) -> Iterator[Tx]:
             cursor.close()
 
 
+@contextlib.contextmanager
+def single_statement(engine) -> Iterator[Tx]:
+    """A pooled connection in autocommit, for ONE statement that is atomic by itself (PostgreSQL: a
+    statement with data-modifying CTEs). One round trip instead of BEGIN, the statements and COMMIT."""
+    with engine.connect() as conn:
+        dbapi_connection = conn.connection.dbapi_connection
+        dbapi_connection.autocommit = True
+        cursor = dbapi_connection.cursor()
+        try:
+            yield Tx(cursor, conn.dialect)
+        finally:
+            cursor.close()
+            dbapi_connection.autocommit = False
+
+
 _LOG_TABLE = Log.__table__
 _LOG_INSERT = Prepared(_LOG_TABLE.insert().inline().values({name: bindparam(name) for name in LOG_COLUMNS}))
 
@@ -114,7 +129,7 @@ def dumps_other(other: dict[str, Any] | None) -> str | None:
     return json.dumps(other, ensure_ascii=False, separators=(",", ":")) if other else None
 
 
-def _log_params(row: dict[str, Any]) -> dict[str, Any]:
+def log_params(row: dict[str, Any]) -> dict[str, Any]:
     params = {name: row.get(name, _LOG_DEFAULTS.get(name)) for name in LOG_COLUMNS}
     if isinstance(params["other"], dict):
         params["other"] = dumps_other(params["other"])
@@ -124,9 +139,9 @@ def _log_params(row: dict[str, Any]) -> dict[str, Any]:
 def insert_log(conn, row: dict[str, Any]) -> None:
     """Insert one log row (a dict of `logs` column names; `other` may be a dict) on a Tx or a Connection."""
     if isinstance(conn, Tx):
-        conn.run(_LOG_INSERT, _log_params(row))
+        conn.run(_LOG_INSERT, log_params(row))
     else:
-        conn.execute(_LOG_INSERT.statement, _log_params(row))
+        conn.execute(_LOG_INSERT.statement, log_params(row))
 
 
 def _quota_data_upsert(dialect: str):
@@ -135,7 +150,7 @@ def _quota_data_upsert(dialect: str):
 
     table = QuotaData.__table__
     c = table.c
-    values = {name: bindparam(name) for name in _QUOTA_DATA_COLUMNS}
+    values = {name: bindparam(name) for name in QUOTA_DATA_COLUMNS}
     if dialect in ("mysql", "mariadb"):
         from sqlalchemy.dialects.mysql import insert as mysql_insert
 
@@ -157,11 +172,14 @@ def _quota_data_upsert(dialect: str):
 _QUOTA_DATA_UPSERT = Prepared(_quota_data_upsert)
 
 
-def upsert_quota_data(tx: Tx, *, user_id: int, username: str, model_name: str, token_id: int, channel_id: int,
-                      created_at: int, quota: int, token_used: int, count: int = 1) -> None:
-    """Add one request to the hourly rollup bucket (user, model, token, channel, hour start)."""
-    tx.run(_QUOTA_DATA_UPSERT, {
-        "user_id": user_id, "username": username or "", "model_name": model_name, "token_id": token_id or 0,
-        "channel_id": channel_id or 0, "created_at": created_at - created_at % 3600, "quota": quota,
-        "token_used": token_used, "count": count,
-    })
+def quota_data_params(*, user_id: int, username: str, model_name: str, token_id: int, channel_id: int,
+                      created_at: int, quota: int, token_used: int, count: int = 1) -> dict[str, Any]:
+    """The rollup row of one request: its bucket (user, model, token, channel, hour start) and amounts."""
+    return {"user_id": user_id, "username": username or "", "model_name": model_name, "token_id": token_id or 0,
+            "channel_id": channel_id or 0, "created_at": created_at - created_at % 3600, "quota": quota,
+            "token_used": token_used, "count": count}
+
+
+def upsert_quota_data(tx: Tx, **fields: Any) -> None:
+    """Add one request to its hourly rollup bucket (fields as for `quota_data_params`)."""
+    tx.run(_QUOTA_DATA_UPSERT, quota_data_params(**fields))

@@ -14,9 +14,12 @@
 - `refund` (any failure), ONE transaction: the whole reservation goes back; no consume row is written
   (an optional type-7 error row with quota 0 may be).
 
+Every transaction locks rows in the same order (the token, then the user, then the channel), so a
+reservation and a settlement of the same key never deadlock on PostgreSQL or MySQL.
 The statements are Core UPDATEs compiled once per dialect and run on the raw cursor of a pooled connection
 of their own (app.billing.ledger.transaction), never the ORM session, so no transaction is ever left open
-across an upstream call or a stream.
+across an upstream call or a stream. On PostgreSQL the settlement is a single statement of data-modifying
+CTEs run in autocommit: one round trip instead of seven.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import has_app_context
-from sqlalchemy import bindparam, literal_column, update
+from sqlalchemy import bindparam, func, literal_column, select, update
 
 from app.billing import ledger
 from app.billing.ledger import Prepared, transaction
@@ -85,6 +88,46 @@ def release_session() -> None:
             session.rollback()
 
 
+def _postgres_settle_statement(_dialect: str):
+    """Settlement as ONE PostgreSQL statement: every write a data-modifying CTE (atomic on its own, so it
+    runs in autocommit: one round trip). Unlimited keys pass t_delta = 0."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    from app.models import Log, QuotaData
+
+    u, t, c = _users, _tokens, _channels
+    tokens = (update(t).where(t.c.id == bindparam("t_id"))
+              .values(remain_quota=t.c.remain_quota - bindparam("t_delta"),
+                      used_quota=t.c.used_quota + bindparam("t_used"), accessed_time=bindparam("t_now"),
+                      updated_at=bindparam("stamp"))
+              .returning(t.c.id).cte("t"))
+    # The user's UPDATE reads the token CTE, so PostgreSQL runs the token's first: the same lock order as
+    # `reserve` (token, then user), whatever order it would otherwise pick for the CTEs.
+    users = (update(u).where(u.c.id == bindparam("u_id"),
+                             select(func.count()).select_from(tokens).scalar_subquery() >= literal_column("0"))
+             .values(quota=u.c.quota - bindparam("u_delta"), used_quota=u.c.used_quota + bindparam("u_used"),
+                     request_count=u.c.request_count + literal_column("1"), updated_at=bindparam("stamp"))
+             .returning(u.c.id).cte("u"))
+    channels = (update(c).where(c.c.id == bindparam("c_id"))
+                .values(used_quota=c.c.used_quota + bindparam("c_used"), response_time=bindparam("c_ms"),
+                        updated_at=bindparam("stamp"))
+                .returning(c.c.id).cte("c"))
+    logs_table = Log.__table__
+    logs = (logs_table.insert().values({name: bindparam("l_" + name) for name in ledger.LOG_COLUMNS})
+            .returning(logs_table.c.id).cte("l"))
+    qt = QuotaData.__table__
+    base = pg_insert(qt).values({name: bindparam("q_" + name) for name in ledger.QUOTA_DATA_COLUMNS})
+    rollup = (base.on_conflict_do_update(
+        index_elements=[qt.c.user_id, qt.c.model_name, qt.c.token_id, qt.c.channel_id, qt.c.created_at],
+        set_={"count": qt.c["count"] + base.excluded["count"], "quota": qt.c.quota + base.excluded.quota,
+              "token_used": qt.c.token_used + base.excluded.token_used})
+        .returning(qt.c.id).cte("q"))
+    return select(literal_column("1")).add_cte(tokens, users, channels, logs, rollup)
+
+
+_POSTGRES_SETTLE = Prepared(_postgres_settle_statement)
+
+
 class TokenQuotaExhausted(InsufficientQuota):
     code = "insufficient_token_quota"
 
@@ -129,20 +172,37 @@ def settle(res: Reservation, quota: int, *, channel_id: int, response_ms: int, l
     now = log.get("created_at") or int(time.time())
     stamp = _utcnow()
     release_session()
+    if rollup is not None and res.engine.dialect.name == "postgresql":
+        _settle_postgres(res, quota, delta, now, stamp, channel_id, response_ms, log, rollup)
+        res.closed = True
+        return
     with transaction(res.engine) as tx:
-        tx.run(_USER_SETTLE, {"b_id": res.user_id, "b_delta": delta, "b_used": quota, "updated_at": stamp})
         if res.unlimited:
             tx.run(_TOKEN_SETTLE_UNLIMITED, {"b_id": res.token_id, "b_used": quota, "b_now": now,
                                               "updated_at": stamp})
         else:
             tx.run(_TOKEN_SETTLE, {"b_id": res.token_id, "b_delta": delta, "b_used": quota, "b_now": now,
                                     "updated_at": stamp})
+        tx.run(_USER_SETTLE, {"b_id": res.user_id, "b_delta": delta, "b_used": quota, "updated_at": stamp})
         if channel_id:
             tx.run(_CHANNEL_SETTLE, {"b_id": channel_id, "b_used": quota, "b_ms": response_ms, "updated_at": stamp})
         ledger.insert_log(tx, {**log, "quota": quota, "created_at": now})
         if rollup is not None:
             ledger.upsert_quota_data(tx, quota=quota, created_at=now, **rollup)
     res.closed = True
+
+
+def _settle_postgres(res: Reservation, quota: int, delta: int, now: int, stamp: datetime, channel_id: int,
+                     response_ms: int, log: dict[str, Any], rollup: dict[str, Any]) -> None:
+    params = {"u_id": res.user_id, "u_delta": delta, "u_used": quota, "stamp": stamp,
+              "t_id": res.token_id, "t_delta": 0 if res.unlimited else delta, "t_used": quota, "t_now": now,
+              "c_id": channel_id or 0, "c_used": quota, "c_ms": response_ms}
+    for name, value in ledger.log_params({**log, "quota": quota, "created_at": now}).items():
+        params["l_" + name] = value
+    for name, value in ledger.quota_data_params(quota=quota, created_at=now, **rollup).items():
+        params["q_" + name] = value
+    with ledger.single_statement(res.engine) as tx:
+        tx.run(_POSTGRES_SETTLE, params)
 
 
 def refund(res: Reservation, *, error_log: dict[str, Any] | None = None) -> None:
@@ -156,9 +216,9 @@ def refund(res: Reservation, *, error_log: dict[str, Any] | None = None) -> None
     stamp = _utcnow()
     with transaction(res.engine) as tx:
         if res.amount:
-            tx.run(_USER_GIVE_BACK, {"b_id": res.user_id, "b_amount": res.amount, "updated_at": stamp})
             if not res.unlimited:
                 tx.run(_TOKEN_GIVE_BACK, {"b_id": res.token_id, "b_amount": res.amount, "updated_at": stamp})
+            tx.run(_USER_GIVE_BACK, {"b_id": res.user_id, "b_amount": res.amount, "updated_at": stamp})
         if error_log is not None:
             ledger.insert_log(tx, {**error_log, "quota": 0})
     res.closed = True
