@@ -63,7 +63,14 @@ DEFAULT_COMPLETION_RATIO = {
     "claude-3-haiku-20240307": 5, "gemini-1.5-flash": 4, "gemini-1.5-pro": 4, "gemini-2.0-flash": 4,
     "gemini-2.5-flash": 8.33, "gemini-2.5-pro": 8, "deepseek-chat": 4, "deepseek-reasoner": 4,
 }
-DEFAULT_MODEL_PRICE = {"dall-e-2": 0.02, "dall-e-3": 0.04, "gpt-image-1": 0.04}
+DEFAULT_MODEL_PRICE = {
+    "dall-e-2": 0.02, "dall-e-3": 0.04, "gpt-image-1": 0.04,
+    # Asynchronous tasks, USD per submit (new-api's defaults; inpaint and custom zoom ride on mj_modal)
+    "mj_imagine": 0.1, "mj_variation": 0.1, "mj_reroll": 0.1, "mj_blend": 0.1, "mj_modal": 0.1, "mj_zoom": 0.1,
+    "mj_shorten": 0.1, "mj_high_variation": 0.1, "mj_low_variation": 0.1, "mj_pan": 0.1, "mj_edits": 0.1,
+    "mj_inpaint": 0, "mj_custom_zoom": 0, "mj_describe": 0.05, "mj_upscale": 0.05, "mj_upload": 0.05,
+    "swap_face": 0.05, "mj_video": 0.8, "suno_music": 0.1, "suno_lyrics": 0.01,
+}
 
 
 def _check_checkin(values: dict) -> str | None:

@@ -31,6 +31,8 @@ class Midjourney(TimestampMixin, db.Model):
     channel_id: Mapped[int | None] = mapped_column(Integer, index=True)
     quota: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     token_id: Mapped[int | None] = mapped_column(Integer)
+    buttons: Mapped[str | None] = mapped_column(Text)  # JSON list from the proxy (new-api keeps it as text)
+    properties: Mapped[str | None] = mapped_column(Text)  # JSON object from the proxy
 
 
 class Task(db.Model):

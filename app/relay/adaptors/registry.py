@@ -47,3 +47,12 @@ def adaptor_for(channel_type: int, mode: str) -> Adaptor | None:
 
 def type_name(channel_type: int) -> str:
     return NAMES.get(channel_type, "unknown")
+
+
+# Asynchronous task platforms (served by /mj and /suno, app.relay.tasks; never by the /v1 pipeline).
+from app.relay.tasks.midjourney import MidjourneyAdaptor  # noqa: E402 - kept with the registrations
+from app.relay.tasks.suno import SunoAdaptor  # noqa: E402
+
+register(2, MidjourneyAdaptor(), "Midjourney Proxy")
+register(5, MidjourneyAdaptor(), "Midjourney Proxy Plus")
+register(36, SunoAdaptor(), "Suno API")
