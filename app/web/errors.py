@@ -12,7 +12,7 @@ from app.errors import AppError
 
 log = logging.getLogger(__name__)
 
-RELAY_PREFIXES = ("/v1/", "/v1beta/", "/dashboard/", "/mj/", "/suno/", "/kling/")
+RELAY_PREFIXES = ("/v1/", "/v1beta/", "/dashboard/", "/mj/", "/mj-", "/suno/", "/kling/")  # /mj-fast/mj/...
 OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                 404: "invalid_request_error", 405: "invalid_request_error", 413: "invalid_request_error",
                 429: "rate_limit_error"}

@@ -17,6 +17,7 @@ from app.blueprints.api import (  # noqa: E402,F401
     selfservice,
     setup,
     status,
+    task,
     token,
     usage,
     user,

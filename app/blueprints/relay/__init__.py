@@ -1,7 +1,16 @@
-"""The relay: /v1 (OpenAI), /v1beta (Gemini), /dashboard/billing. Authenticated by API key."""
+"""The relay: /v1 (OpenAI), /v1beta (Gemini), /dashboard/billing, /mj, /suno. Authenticated by API key."""
 
 from flask import Blueprint
 
 bp = Blueprint("relay", __name__)
 
-from app.blueprints.relay import billing, claude, gemini, openai, rerank, responses  # noqa: E402,F401
+from app.blueprints.relay import (  # noqa: E402,F401
+    billing,
+    claude,
+    gemini,
+    midjourney,
+    openai,
+    rerank,
+    responses,
+    suno,
+)
