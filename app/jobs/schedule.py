@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from rq import cron
 
-from app.jobs import maintenance
+from app.jobs import maintenance, tasks
 from app.jobs.queues import DEFAULT_QUEUE
 
 
@@ -26,6 +26,7 @@ class Periodic:
 SCHEDULE: list[Periodic] = [
     Periodic(maintenance.expire_tokens, "* * * * *"),
     Periodic(maintenance.purge_old_logs, "17 3 * * *"),
+    Periodic(tasks.poll_tasks, "* * * * * */15"),  # every 15 s (croniter's sixth field is seconds)
 ]
 
 for _entry in SCHEDULE:

@@ -1,0 +1,250 @@
+"""Poll the upstream of every unfinished Midjourney and Suno task; refund the ones that failed.
+
+`poll_tasks` is the periodic job (app/jobs/schedule.py, every 15 s). One run at a time: with Redis a
+`SET NX EX` lock shared by every worker, without it a process-local lock; a run that finds the lock
+taken returns `{"skipped": true}`. The lock is a courtesy (no duplicate upstream calls); correctness
+does not rest on it: every write is a conditional UPDATE on the task's progress
+(app.relay.tasks.finish), so two runs that overlap anyway still refund a failed task exactly once.
+
+Per run: the unfinished rows (oldest first, at most MAX_TASKS_PER_RUN), grouped by channel, fetched
+in batches of FETCH_BATCH ids (`/mj/task/list-by-condition`, `/suno/fetch`). A task still unfinished
+TASK_TIMEOUT_SECONDS after its submit fails (and is refunded), as in new-api, also when the upstream no
+longer knows it. A task whose channel was deleted fails too. A channel that does not answer is retried
+at the next run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+from flask import current_app
+from sqlalchemy import select
+
+from app.billing.quota import release_session
+from app.extensions import db, get_redis
+from app.models import Channel, Midjourney, Task
+from app.relay import http, routing
+from app.relay.adaptors.registry import get_adaptor
+from app.relay.tasks import finish, midjourney, suno
+from app.relay.tasks.common import CANCEL, DONE, FAILURE, FETCH_BATCH, FETCH_TIMEOUT, SUCCESS, TaskAdaptor
+from app.relay.types import ChannelInfo
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = "task-poll"
+LOCK_SECONDS = 300  # a run killed mid-way blocks the next ones for at most this long
+TASK_TIMEOUT_SECONDS = 3600
+MAX_TASKS_PER_RUN = 5000
+_local_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def poll_lock() -> Iterator[bool]:
+    """Yield True when this caller holds the poll lock, False when another run has it."""
+    redis = get_redis()
+    if redis is None:
+        acquired = _local_lock.acquire(blocking=False)
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                _local_lock.release()
+        return
+    key, token = f"sluice:lock:{LOCK_NAME}", uuid.uuid4().hex
+    acquired = bool(redis.set(key, token, nx=True, ex=LOCK_SECONDS))
+    try:
+        yield acquired
+    finally:
+        if acquired and redis.get(key) in (token, token.encode()):
+            redis.delete(key)
+
+
+def poll_tasks() -> dict[str, Any]:
+    """The periodic job: poll Midjourney, then Suno. Safe to run twice (see the module docstring)."""
+    with poll_lock() as acquired:
+        if not acquired:
+            return {"skipped": True}
+        return poll_unlocked()
+
+
+def poll_unlocked() -> dict[str, Any]:
+    """One poll of both platforms without taking the lock (tests race two of these on purpose)."""
+    summary = {"midjourney": poll_midjourney(), "suno": poll_suno()}
+    if summary["midjourney"]["polled"] or summary["suno"]["polled"]:
+        log.info("task poll: %s", summary)
+    return summary
+
+
+def _summary() -> dict[str, int]:
+    return {"polled": 0, "updated": 0, "succeeded": 0, "failed": 0}
+
+
+def _load_channels(ids: set[int]) -> dict[int, ChannelInfo]:
+    """Channels by id whatever their status: a disabled channel's running tasks still finish."""
+    if not ids:
+        return {}
+    with db.engine.connect() as conn:
+        rows = conn.execute(routing.channel_columns().where(Channel.__table__.c.id.in_(ids))).all()
+    return {row.id: routing.channel_info(row) for row in rows}
+
+
+def _unfinished(model, columns, *where) -> list:
+    table = model.__table__
+    release_session()
+    with db.engine.connect() as conn:
+        return list(conn.execute(select(*columns).where(finish.unfinished(table), *where)
+                                 .order_by(table.c.id).limit(MAX_TASKS_PER_RUN)).all())
+
+
+def _fetch(adaptor: TaskAdaptor, req) -> tuple[int, bytes] | None:
+    connect = float(current_app.config.get("RELAY_CONNECT_TIMEOUT", 10.0))
+    try:
+        response = http.send(req, connect_timeout=connect, read_timeout=FETCH_TIMEOUT)
+        try:
+            return response.status_code, response.content
+        finally:
+            response.close()
+    except requests.RequestException as exc:
+        log.warning("%s poll of %s failed: %s", adaptor.platform, req.url, type(exc).__name__)
+        return None
+
+
+def _end(model, row, values: dict[str, Any], summary: dict[str, int], *, failed: bool) -> None:
+    if finish.finish(model, row, values, failed=failed):
+        summary["failed" if failed else "succeeded"] += 1
+
+
+def _poll_batches(model, rows: list, poll_channel, summary: dict[str, int]) -> None:
+    """Group `rows` by channel and call `poll_channel(channel, adaptor, batch_rows)` per batch."""
+    by_channel: dict[int, list] = {}
+    for row in rows:
+        by_channel.setdefault(row.channel_id or 0, []).append(row)
+    channels = _load_channels(set(by_channel) - {0})
+    for channel_id, members in by_channel.items():
+        channel = channels.get(channel_id)
+        adaptor = get_adaptor(channel.type) if channel is not None else None
+        if channel is None or not isinstance(adaptor, TaskAdaptor):
+            reason = f"the task's channel #{channel_id} no longer exists or cannot serve it"
+            for row in members:
+                _end(model, row, {"status": FAILURE, "fail_reason": reason}, summary, failed=True)
+            continue
+        for start in range(0, len(members), FETCH_BATCH):
+            batch = members[start:start + FETCH_BATCH]
+            summary["polled"] += len(batch)
+            try:
+                poll_channel(channel, adaptor, batch)
+            except Exception:  # noqa: BLE001 - one broken channel must not stop the others
+                log.exception("polling %s tasks of channel %s failed", adaptor.platform, channel_id)
+
+
+# -- Midjourney -----------------------------------------------------------------------------------------
+def poll_midjourney(now_ms: int | None = None) -> dict[str, int]:
+    """Poll every unfinished Midjourney task once (new-api's UpdateMidjourneyTaskBulk)."""
+    summary = _summary()
+    rows = _unfinished(Midjourney, finish.MIDJOURNEY_COLUMNS)
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    with_id = []
+    for row in rows:
+        if row.mj_id:
+            with_id.append(row)
+        else:  # nothing to poll: a submit that never got an upstream id
+            _end(Midjourney, row, {"status": FAILURE, "fail_reason": "the task has no upstream id"}, summary,
+                 failed=True)
+
+    def poll_channel(channel: ChannelInfo, adaptor: TaskAdaptor, batch: list) -> None:
+        _, key = routing.select_key(channel)
+        answer = _fetch(adaptor, adaptor.list_request(channel, key, [row.mj_id for row in batch]))
+        items: dict[str, dict] = {}
+        if answer is not None:
+            try:
+                items = {str(item["id"]): item for item in midjourney.parse_task_list(*answer)}
+            except ValueError as exc:
+                log.warning("midjourney poll of channel %s: %s", channel.id, exc)
+        for row in batch:
+            _apply_midjourney(row, items.get(row.mj_id), now_ms, summary, polled=answer is not None)
+
+    _poll_batches(Midjourney, with_id, poll_channel, summary)
+    return summary
+
+
+def _apply_midjourney(row, item: dict | None, now_ms: int, summary: dict[str, int], *, polled: bool) -> None:
+    timed_out = now_ms - int(row.submit_time or now_ms) > TASK_TIMEOUT_SECONDS * 1000
+    if item is None:
+        if timed_out and polled:
+            _end(Midjourney, row, {"status": FAILURE, "fail_reason": "upstream task timed out (over 1 hour)"},
+                 summary, failed=True)
+        return
+    values = midjourney.row_values(item)
+    status = values.get("status")
+    if timed_out and status != SUCCESS:
+        values.update(status=FAILURE, fail_reason="upstream task timed out (over 1 hour)")
+        status = FAILURE
+    if status in (FAILURE, CANCEL) or (values.get("fail_reason") and status != SUCCESS):
+        if status not in (FAILURE, CANCEL):
+            values["status"] = FAILURE
+        _end(Midjourney, row, values, summary, failed=True)
+    elif status == SUCCESS:
+        _end(Midjourney, row, values, summary, failed=False)
+    elif any(getattr(row, name) != value for name, value in values.items()):
+        values["progress"] = values["progress"] if values.get("progress") != DONE else "99%"
+        if finish.update_unfinished(Midjourney, row.id, values):
+            summary["updated"] += 1
+
+
+# -- Suno -----------------------------------------------------------------------------------------------
+def poll_suno(now: int | None = None) -> dict[str, int]:
+    """Poll every unfinished Suno task once (new-api's updateSunoTaskAll)."""
+    summary = _summary()
+    rows = _unfinished(Task, finish.TASK_COLUMNS, Task.__table__.c.platform == suno.PLATFORM)
+    now = int(time.time()) if now is None else now
+    with_id = []
+    for row in rows:
+        if row.task_id:
+            with_id.append(row)
+        else:
+            _end(Task, row, {"status": FAILURE, "fail_reason": "the task has no upstream id"}, summary,
+                 failed=True)
+
+    def poll_channel(channel: ChannelInfo, adaptor: TaskAdaptor, batch: list) -> None:
+        _, key = routing.select_key(channel)
+        answer = _fetch(adaptor, adaptor.fetch_request(channel, key, [row.task_id for row in batch]))
+        items: dict[str, dict] = {}
+        if answer is not None:
+            try:
+                items = {item["task_id"]: item for item in suno.parse_fetch(*answer)}
+            except ValueError as exc:
+                log.warning("suno poll of channel %s: %s", channel.id, exc)
+        for row in batch:
+            _apply_suno(row, items.get(row.task_id), now, summary, polled=answer is not None)
+
+    _poll_batches(Task, with_id, poll_channel, summary)
+    return summary
+
+
+def _apply_suno(row, item: dict | None, now: int, summary: dict[str, int], *, polled: bool) -> None:
+    timed_out = now - int(row.submit_time or now) > TASK_TIMEOUT_SECONDS
+    values = suno.row_values(item) if item is not None else {}
+    if item is None and not (timed_out and polled):
+        return
+    status = values.get("status", row.status)
+    if timed_out and status != SUCCESS:
+        values.update(status=FAILURE, fail_reason="upstream task timed out (over 1 hour)")
+        status = FAILURE
+    values["updated_at"] = now
+    if status == FAILURE or (values.get("fail_reason") and status != SUCCESS):
+        values["status"] = FAILURE
+        _end(Task, row, values, summary, failed=True)
+    elif status == SUCCESS:
+        _end(Task, row, values, summary, failed=False)
+    elif any(getattr(row, name) != value for name, value in values.items() if name != "updated_at"):
+        if values.get("progress") == DONE:
+            values["progress"] = "99%"
+        if finish.update_unfinished(Task, row.id, values):
+            summary["updated"] += 1

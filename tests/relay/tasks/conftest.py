@@ -1,0 +1,89 @@
+"""Fixtures for asynchronous tasks: a mock upstream speaking midjourney-proxy and Suno, channels, keys.
+
+Balances, logs and task rows are read on short connections (as tests/relay does), never through the
+test's own ORM session, so server-side writes are never blocked by a test's read transaction.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import LogType, Midjourney, Task
+from tests.mock_upstream import MockUpstream, midjourney, suno
+from tests.relay.conftest import Key, consume_logs, create_channel
+
+MJ_KEY = "mj-secret-good"
+SUNO_KEY = "suno-secret-good"
+MJ_MODELS = ("mj_imagine", "mj_variation", "mj_upscale", "mj_reroll", "mj_blend", "mj_describe", "mj_modal",
+             "mj_shorten", "mj_inpaint", "mj_custom_zoom", "mj_zoom", "mj_pan")
+SUNO_MODELS = ("suno_music", "suno_lyrics")
+IMAGINE_PRICE = 50_000  # 0.1 USD x QuotaPerUnit 500000
+UPSCALE_PRICE = 25_000
+SUNO_PRICE = 50_000
+
+
+@pytest.fixture
+def task_upstream():
+    """midjourney-proxy and a Suno proxy on one port; each checks its own key header."""
+    with MockUpstream(providers=[midjourney.PROVIDER, suno.PROVIDER], require_auth=False) as upstream:
+        yield upstream
+
+
+@pytest.fixture
+def mj_state(task_upstream):
+    return midjourney.state(task_upstream)
+
+
+@pytest.fixture
+def suno_state(task_upstream):
+    return suno.state(task_upstream)
+
+
+@pytest.fixture
+def mj_channel(app, task_upstream):
+    def factory(**kwargs) -> int:
+        kwargs.setdefault("base_url", task_upstream.origin)
+        kwargs.setdefault("channel_type", 2)
+        kwargs.setdefault("models", MJ_MODELS)
+        kwargs.setdefault("key", MJ_KEY)
+        return create_channel(**kwargs)
+    return factory
+
+
+@pytest.fixture
+def suno_channel(app, task_upstream):
+    def factory(**kwargs) -> int:
+        kwargs.setdefault("base_url", task_upstream.origin)
+        kwargs.setdefault("channel_type", 36)
+        kwargs.setdefault("models", SUNO_MODELS)
+        kwargs.setdefault("key", SUNO_KEY)
+        return create_channel(**kwargs)
+    return factory
+
+
+def mj_rows(user_id: int | None = None) -> list:
+    t = Midjourney.__table__
+    stmt = select(t).order_by(t.c.id)
+    if user_id is not None:
+        stmt = stmt.where(t.c.user_id == user_id)
+    with db.engine.connect() as conn:
+        return list(conn.execute(stmt).mappings())
+
+
+def task_rows(user_id: int | None = None) -> list:
+    t = Task.__table__
+    stmt = select(t).order_by(t.c.id)
+    if user_id is not None:
+        stmt = stmt.where(t.c.user_id == user_id)
+    with db.engine.connect() as conn:
+        return list(conn.execute(stmt).mappings())
+
+
+def refund_logs(user_id: int | None = None) -> list:
+    return consume_logs(user_id, LogType.REFUND)
+
+
+def bearer(key: Key) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key.key}"}
