@@ -49,3 +49,51 @@ def database_type(engine: Engine) -> str:
     """"sqlite", "postgres" or "mysql", the names the one-api family reports."""
     return {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}.get(engine.dialect.name,
                                                                                   engine.dialect.name)
+
+
+# MySQL/MariaDB: 1213 deadlock, 1205 lock wait timeout. PostgreSQL: 40P01 deadlock, 40001 serialization.
+TRANSIENT_MYSQL_CODES = frozenset({1213, 1205})
+TRANSIENT_PG_CODES = frozenset({"40P01", "40001"})
+
+
+def is_transient_lock_error(exc: BaseException) -> bool:
+    """True for errors where the database chose this transaction as a deadlock victim (or timed out
+    waiting for a lock): the whole transaction may simply be run again."""
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int) and args[0] in TRANSIENT_MYSQL_CODES:
+        return True
+    return getattr(orig, "sqlstate", None) in TRANSIENT_PG_CODES
+
+
+def retry_on_deadlock(func=None, *, attempts: int = 4):
+    """Run a service function again (after a rollback) when the database picked it as a deadlock victim.
+
+    The function must be one whole transaction that it commits itself, so a retry repeats all of it.
+    """
+    import functools
+    import random
+    import time
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            from app.extensions import db
+
+            for attempt in range(1, attempts + 1):
+                try:
+                    return fn(*args, **kwargs)
+                except Exception as exc:
+                    if attempt == attempts or not is_transient_lock_error(exc):
+                        raise
+                    db.session.rollback()
+                    time.sleep(random.uniform(0.005, 0.03) * attempt)
+            raise AssertionError("unreachable")
+
+        return wrapper
+
+    return decorate(func) if func is not None else decorate

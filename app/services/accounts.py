@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.billing.ledger import add_system_log
+from app.database import retry_on_deadlock
 from app.errors import Conflict, Forbidden, Unauthorized, ValidationError
 from app.extensions import db
 from app.models import Role, User, UserStatus
@@ -163,6 +164,7 @@ def clean_aff_code(value: Any) -> str | None:
 
 
 # -- registration ----------------------------------------------------------------------------------------
+@retry_on_deadlock
 def register(raw_username: Any, raw_password: Any, *, email: Any = None, aff_code: Any = None) -> User:
     """Create an ordinary user; grant QuotaForNewUser and the invitation rewards, with log rows.
 

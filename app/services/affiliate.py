@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.billing.ledger import add_log
+from app.database import retry_on_deadlock
 from app.errors import NotFound, ValidationError
 from app.extensions import db
 from app.models import LogType, User, UserStatus
@@ -76,6 +77,7 @@ def min_transfer() -> int:
     return whole if whole == per_unit else whole + 1
 
 
+@retry_on_deadlock
 def transfer_aff_quota(user: User, amount: Any) -> dict[str, int]:
     """Move `amount` of invitation earnings into `user`'s balance; at least QuotaPerUnit (new-api), at
     most the current aff_quota. Returns `{transferred, quota, aff_quota}` after the move."""

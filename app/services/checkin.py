@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.billing.ledger import add_log
+from app.database import retry_on_deadlock
 from app.errors import Conflict, Forbidden, ValidationError
 from app.extensions import db
 from app.models import CheckIn, LogType, User, UserStatus
@@ -85,6 +86,7 @@ def check_in_status(user: User, now: datetime | None = None) -> dict[str, Any]:
     }
 
 
+@retry_on_deadlock
 def check_in(user: User, now: datetime | None = None) -> int:
     """Check `user` in for today and credit the reward; returns it. Refused when check-in is off, the
     reward is not configured, or the user has already checked in today."""

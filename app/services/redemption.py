@@ -19,6 +19,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.billing.ledger import add_log, add_topup_log
+from app.database import retry_on_deadlock
 from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
 from app.models import LogType, Redemption, RedemptionLog, RedemptionStatus, User
@@ -372,6 +373,7 @@ def _pay_rebate(user_id: int, username: str, quota: int, code_id: int) -> None:
             other={"invitee_id": user_id, "redemption_id": code_id})
 
 
+@retry_on_deadlock
 def redeem(user: User, key: Any) -> tuple[int, bool]:
     """Redeem `key` for `user`: returns (quota credited, is_gift) or raises ValidationError with a distinct
     code: code_missing, code_not_found, code_disabled, code_used, code_not_yet_valid, code_expired,

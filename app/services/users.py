@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.billing.ledger import add_log, add_manage_log
 from app.cache import bump
+from app.database import retry_on_deadlock
 from app.errors import Conflict, Forbidden, NotFound, ValidationError
 from app.extensions import db
 from app.models import LogType, Role, User, UserStatus
@@ -351,6 +352,7 @@ def _set_role(target: User, role: int) -> None:
                            .execution_options(synchronize_session=False))
 
 
+@retry_on_deadlock
 def adjust_quota(actor: User, user_id: int, mode: Any, value: Any) -> int:
     """new-api's `add_quota` action: `add` or `subtract` a positive amount, or `override` the balance.
 

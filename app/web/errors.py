@@ -70,5 +70,10 @@ def register_error_handlers(app) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
+        from app.database import is_transient_lock_error
+
+        if is_transient_lock_error(exc):
+            log.warning("database lock contention on %s %s: %s", request.method, request.path, type(exc).__name__)
+            return render_error("the database is busy; please try again", 503, code="database_busy")
         log.exception("unhandled error on %s %s", request.method, request.path)
         return render_error("internal server error", 500, code="internal_error")
