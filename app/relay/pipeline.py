@@ -87,7 +87,8 @@ def relay(mode: str, *, credential: str | None = None,
     plans.check_plan_allows(caller.user.id, req.model, amount)
     reservation = quota.reserve(caller.user.id, caller.key.token_id, amount, unlimited=caller.key.unlimited)
     job = Job(req, ctx, caller, price, reservation, started, log_details,
-              tiktoken_dir=current_app.config.get("TIKTOKEN_CACHE_DIR"), app=current_app._get_current_object())
+              tiktoken_dir=current_app.config.get("TIKTOKEN_CACHE_DIR"), app=current_app._get_current_object(),
+              has_plan=plans.active_plan(caller.user.id) is not None)
     try:
         outcome = _attempts(job, retries)
     except BaseException as exc:

@@ -39,6 +39,7 @@ class Job:
     log_details: bool  # LogConsumeEnabled
     tiktoken_dir: str | None = None
     app: Any = None  # the Flask app, to count plan usage from a stream's generator
+    has_plan: bool = True  # False: the user had no active plan when the request came in (nothing to count)
     tried: list[int] = field(default_factory=list)
     first_response_ms: int = 0
 
@@ -104,6 +105,8 @@ def settle(job: Job, usage: Usage) -> int:
 
 def _record_plan(job: Job, amount: int) -> None:
     """Count the settled request against the user's plan window (app.billing.plans' contract)."""
+    if not job.has_plan:
+        return
     user_id, model = job.caller.user.id, job.req.model
     try:
         if has_app_context():
