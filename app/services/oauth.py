@@ -1,0 +1,144 @@
+"""Sign-in through OAuth providers: which providers are on, the user a provider profile belongs to, binding.
+
+No flask.request or session here: the views check the state, call `configured(...).exchange(...)` and then
+`sign_in` or `bind`, and own the session. Accounts are keyed by the provider's stable id in the users
+column the provider names (github_id, oidc_id, linux_do_id).
+"""
+
+from __future__ import annotations
+
+import secrets
+import unicodedata
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from app.errors import Conflict, Forbidden, NotFound
+from app.extensions import db
+from app.models import User, UserStatus
+from app.oauth.base import OAuthProfile, OAuthProvider
+from app.oauth.registry import PROVIDERS, build, missing_settings
+from app.options import get_option
+from app.services import accounts
+
+MAX_USERNAME = 20  # app.validation.username
+NAME_ATTEMPTS = 12
+
+
+# -- providers -------------------------------------------------------------------------------------------
+def provider_class(name: str) -> type[OAuthProvider]:
+    """The provider class for a URL slug; 404 for an unknown one."""
+    cls = PROVIDERS.get(name)
+    if cls is None:
+        raise NotFound("unknown sign-in provider", code="oauth_unknown_provider")
+    return cls
+
+
+def is_enabled(name: str) -> bool:
+    """True when the provider's switch is on and its client id, secret (and OIDC discovery URL) are set."""
+    cls = PROVIDERS.get(name)
+    return cls is not None and not missing_settings(cls, get_option)
+
+
+def configured(name: str) -> OAuthProvider:
+    """The provider `name`, ready to use; 404 when unknown, 403 when off or not fully configured."""
+    cls = provider_class(name)
+    if missing_settings(cls, get_option):
+        raise Forbidden(f"sign-in with {cls.label} is not enabled on this server", code="oauth_disabled")
+    return build(name, get_option, current_app.config)
+
+
+def enabled_providers() -> list[dict[str, str]]:
+    """`[{name, label}]` of every provider a visitor can use now, in a stable order (for buttons)."""
+    return [{"name": name, "label": cls.label} for name, cls in PROVIDERS.items() if is_enabled(name)]
+
+
+# -- users -----------------------------------------------------------------------------------------------
+def _linked(provider: OAuthProvider, subject: str, *, include_deleted: bool) -> list[User]:
+    column = getattr(User, provider.user_column)
+    query = select(User).where(column == subject).order_by(User.id)
+    if not include_deleted:
+        query = query.where(User.deleted_at.is_(None))
+    return list(db.session.scalars(query))
+
+
+def _name_base(login: str, fallback: str) -> str:
+    """The provider login as a username: NFKC, letters, digits and . _ - only, at most MAX_USERNAME long."""
+    text = unicodedata.normalize("NFKC", login or "")
+    kept = "".join(ch for ch in text if ch.isalnum() or ch in "._-").strip("._-")
+    return kept[:MAX_USERNAME] or fallback
+
+
+def _candidates(base: str):
+    """base, base_2 ... base_6, then base_<4 random digits>: each cut so the whole fits MAX_USERNAME."""
+    yield base
+    for n in range(2, 7):
+        yield f"{base[:MAX_USERNAME - 2]}_{n}"
+    while True:
+        yield f"{base[:MAX_USERNAME - 5]}_{secrets.randbelow(10_000):04d}"
+
+
+def _register(provider: OAuthProvider, profile: OAuthProfile, aff_code: str | None) -> User:
+    if not get_option("RegisterEnabled"):
+        raise Forbidden("new registrations are closed by the administrator", code="registration_closed")
+    base = _name_base(profile.login, f"{provider.name}_user")
+    tries = 0
+    for name in _candidates(base):
+        tries += 1
+        if tries > NAME_ATTEMPTS:
+            break
+        if accounts.username_taken(name):
+            continue
+        try:
+            return accounts.create_oauth_user(
+                name, id_column=provider.user_column, provider_id=profile.subject,
+                display=profile.name or profile.login, email=profile.email, aff_code=aff_code,
+            )
+        except Conflict:
+            # Someone took the name meanwhile, or this very profile was just registered by a parallel request.
+            raced = _linked(provider, profile.subject, include_deleted=False)
+            if raced:
+                return raced[0]
+    raise Conflict("could not find a free username for this account; please try again")
+
+
+def sign_in(provider: OAuthProvider, profile: OAuthProfile, *, aff_code: str | None = None) -> User:
+    """The enabled user linked to `profile`, registering one first when nobody is (and registration is open).
+
+    403 when the linked account is disabled or deleted, or when registration is closed.
+    """
+    users = _linked(provider, profile.subject, include_deleted=True)
+    live = [user for user in users if user.deleted_at is None]
+    if live:
+        user = live[0]
+    elif users:
+        raise Forbidden(f"the account linked to this {provider.label} account has been deleted")
+    else:
+        user = _register(provider, profile, aff_code)
+    if user.status != UserStatus.ENABLED:
+        raise Forbidden("this account has been disabled")
+    return user
+
+
+def bind(user: User, provider: OAuthProvider, profile: OAuthProfile) -> bool:
+    """Link `profile` to `user` (replacing an earlier link of the same provider); False if it already was.
+
+    409 when another account, deleted ones included, holds this provider id.
+    """
+    column = getattr(User, provider.user_column)
+    owners = db.session.scalars(select(User.id).where(column == profile.subject).order_by(User.id)).all()
+    if user.id in owners and len(owners) == 1:
+        return False
+    if any(owner != user.id for owner in owners):
+        raise Conflict(f"this {provider.label} account is already linked to another user", code="oauth_taken")
+    try:
+        db.session.execute(
+            update(User).where(User.id == user.id).values({provider.user_column: profile.subject})
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    db.session.refresh(user)
+    return True
