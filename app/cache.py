@@ -58,10 +58,19 @@ class VersionBoard:
         self.versions = {key[len(PREFIX):]: value for key, value in rows}
 
     def bump(self, namespaces: tuple[str, ...]) -> None:
+        markers = self.stage(namespaces)
+        db.session.commit()
+        self.announce(markers)
+
+    def stage(self, namespaces: tuple[str, ...]) -> dict[str, str]:
+        """Add new version markers to the current transaction; call announce() after it commits."""
         markers = {ns: uuid.uuid4().hex for ns in namespaces}
         for ns, marker in markers.items():
             db.session.merge(Option(key=PREFIX + ns, value=marker))
-        db.session.commit()
+        return markers
+
+    def announce(self, markers: dict[str, str]) -> None:
+        """Tell this process at once, and the others over Redis when configured."""
         self.versions.update(markers)
         redis = self.app.extensions.get("sluice_redis")
         if redis is not None:

@@ -10,10 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import threading
-import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,8 +24,6 @@ from app.models import Option
 
 log = logging.getLogger(__name__)
 
-VERSION_KEY = "__options_version__"
-PUBSUB_CHANNEL = "sluice:options"
 SECRET_SUFFIXES = ("Secret", "Token", "Key")
 
 
@@ -247,18 +242,23 @@ def serialize_value(key: str, value: Any) -> str:
 
 
 class OptionStore:
-    """One process's cache of every option, typed. Use `options()` to reach the current app's store."""
+    """One process's cache of every option, typed. Use `options()` to reach the current app's store.
+
+    Freshness rides on app.cache's version board (namespace "options"): no database read while fresh.
+    """
+
+    NAMESPACE = "options"
 
     def __init__(self, app) -> None:
         self.app = app
         self._values: dict[str, Any] = {k: s.default for k, s in SPECS.items()}
         self._version: str | None = None
         self._loaded = False
-        self._stale = True
-        self._checked_at = 0.0
         self._lock = threading.Lock()
-        self._listener_pid: int | None = None
-        self.sync_seconds = float(app.config.get("OPTIONS_SYNC_SECONDS", 1.0))
+
+    @property
+    def _board(self):
+        return self.app.extensions["sluice_versions"]
 
     # -- reading -------------------------------------------------------------------------------------
     def get(self, key: str) -> Any:
@@ -270,69 +270,31 @@ class OptionStore:
         return dict(self._values)
 
     def _ensure_fresh(self) -> None:
-        redis = self.app.extensions.get("sluice_redis")
-        if redis is not None:
-            self._ensure_listener(redis)
-            if self._stale:
-                self.reload()
-            return
-        now = time.monotonic()
-        if not self._loaded:
-            self.reload()
-        elif now - self._checked_at >= self.sync_seconds:
-            self._checked_at = now
-            stored = db.session.scalar(select(Option.value).where(Option.key == VERSION_KEY))
-            if stored != self._version:
-                self.reload()
+        version = self._board.current(self.NAMESPACE)
+        if not self._loaded or version != self._version:
+            self.reload(version)
 
-    def reload(self) -> None:
+    def reload(self, version: str | None = None) -> None:
         """Read every option row; rows that no longer validate fall back to their defaults."""
-        rows = db.session.execute(select(Option.key, Option.value)).all()
+        rows = db.session.execute(select(Option.key, Option.value).where(Option.key.in_(SPECS))).all()
         values = {k: s.default for k, s in SPECS.items()}
-        version = None
         for key, raw in rows:
-            if key == VERSION_KEY:
-                version = raw
-            elif key in SPECS and raw is not None:
-                try:
-                    values[key] = parse_value(key, raw)
-                except ValidationError:
-                    log.warning("option %s has an invalid stored value; using the default", key)
+            if raw is None:
+                continue
+            try:
+                values[key] = parse_value(key, raw)
+            except ValidationError:
+                log.warning("option %s has an invalid stored value; using the default", key)
         with self._lock:
             self._values = values
-            self._version = version
+            self._version = version if version is not None else self._board.current(self.NAMESPACE)
             self._loaded = True
-            self._stale = False
-            self._checked_at = time.monotonic()
-
-    def _ensure_listener(self, redis) -> None:
-        pid = os.getpid()
-        if self._listener_pid == pid:
-            return
-        with self._lock:
-            if self._listener_pid == pid:
-                return
-            self._listener_pid = pid
-            self._stale = True
-            thread = threading.Thread(target=self._listen, args=(redis,), daemon=True, name="options-pubsub")
-            thread.start()
-
-    def _listen(self, redis) -> None:
-        while True:
-            try:
-                pubsub = redis.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(PUBSUB_CHANNEL)
-                self._stale = True  # anything may have changed while we were not listening
-                for message in pubsub.listen():
-                    if message and message.get("type") == "message":
-                        self._stale = True
-            except Exception:  # noqa: BLE001 - a broken connection must never kill the listener
-                self._stale = True
-                time.sleep(1)
 
     # -- writing -------------------------------------------------------------------------------------
     def update(self, changes: dict[str, Any]) -> dict[str, Any]:
-        """Validate and store several options at once; nothing is written if any value is invalid."""
+        """Validate and store several options at once; nothing is written if any value is invalid.
+
+        The rows and the new version marker commit together, so no process can miss the change."""
         if not isinstance(changes, dict) or not changes:
             raise ValidationError("expected a non-empty object of option values")
         parsed = {key: parse_value(key, raw) for key, raw in changes.items()}
@@ -340,27 +302,17 @@ class OptionStore:
         for check in CROSS_CHECKS:
             if problem := check(merged):
                 raise ValidationError(problem)
-        rows = {key: serialize_value(key, value) for key, value in parsed.items()}
-        rows[VERSION_KEY] = uuid.uuid4().hex
         try:
-            for key, text in rows.items():
-                db.session.merge(Option(key=key, value=text))
+            for key, value in parsed.items():
+                db.session.merge(Option(key=key, value=serialize_value(key, value)))
+            markers = self._board.stage((self.NAMESPACE,))
             db.session.commit()
         except Exception:
             db.session.rollback()
             raise
-        self.notify()
-        self.reload()
+        self._board.announce(markers)
+        self.reload(markers[self.NAMESPACE])
         return parsed
-
-    def notify(self) -> None:
-        redis = self.app.extensions.get("sluice_redis")
-        if redis is not None:
-            try:
-                redis.publish(PUBSUB_CHANNEL, "changed")
-            except Exception:  # noqa: BLE001 - the version marker still reaches other processes
-                log.exception("could not publish the options change")
-        self._stale = True
 
 
 def init_options(app) -> None:
