@@ -309,7 +309,7 @@ def update_user(actor: User, data: dict) -> User:
     except IntegrityError:
         raise Conflict("that username is already taken") from None
     if "group" in changes or "password" in changes:
-        bump("tokens")
+        bump("tokens", "users")
     db.session.expire_all()
     return find_user(target.id)
 
@@ -324,7 +324,7 @@ def _soft_delete(target: User) -> None:
         )
         if result.rowcount != 1:
             raise NotFound("user not found")
-    bump("tokens")
+    bump("tokens", "users")
 
 
 def delete_user(actor: User, user_id: int) -> None:
@@ -343,7 +343,7 @@ def _set_status(target: User, status: int) -> None:
     with atomic():
         db.session.execute(update(User).where(User.id == target.id).values(**values)
                            .execution_options(synchronize_session=False))
-    bump("tokens")
+    bump("tokens", "users")
 
 
 def _set_role(target: User, role: int) -> None:
