@@ -205,7 +205,7 @@ def parse_submit(status: int, content: bytes, action: str) -> SubmitVerdict:
             description = description or "the upstream accepted the task without an id"
             code = UNKNOWN_ERROR
         return SubmitVerdict(False, status if status >= 400 else 200, content, remote_id, code, description,
-                             retry=retryable_status(status), extra={"no_instance": code == NO_INSTANCE})
+                             retry=retryable_status(status), extra={"no_instance": _no_instance(code, description)})
     extra: dict[str, Any] = {}
     properties = reply.get("properties")
     if code == 21 and isinstance(properties, dict) and properties.get("status") == SUCCESS:
@@ -214,6 +214,12 @@ def parse_submit(status: int, content: bytes, action: str) -> SubmitVerdict:
         reply["code"] = 1
         content = dumps(reply)
     return SubmitVerdict(True, 200, content, remote_id, code, description, extra=extra)
+
+
+def _no_instance(code: Any, description: str) -> bool:
+    """Code 3 is midjourney-proxy's NOT_FOUND: "no available account instance" (the channel cannot draw:
+    new-api disables it) but also "related task not found or expired" (nothing wrong with the channel)."""
+    return code == NO_INSTANCE and ("instance" in description.lower() or "实例" in description)
 
 
 def parse_task_list(status: int, content: bytes) -> list[dict[str, Any]]:
