@@ -351,7 +351,10 @@ def create_oauth_user(raw_username: Any, *, id_column: str, provider_id: str, di
     if not get_option("RegisterEnabled"):
         raise Forbidden("new registrations are closed by the administrator")
     name = username(raw_username)
-    shown = display_name(display or "")[:64] or name
+    try:  # the provider's name is a hint: cut to the column, and dropped if it is not clean text
+        shown = display_name(unicodedata.normalize("NFKC", display or "")[:64]) or name
+    except ValidationError:
+        shown = name
     try:
         address = clean_email(email)
     except ValidationError:

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from app.errors import Conflict, Forbidden, NotFound
 from app.extensions import db
-from app.models import User, UserStatus
+from app.models import Setup, User, UserStatus
 from app.oauth.base import OAuthProfile, OAuthProvider
 from app.oauth.registry import PROVIDERS, build, missing_settings
 from app.options import get_option
@@ -78,15 +78,28 @@ def _candidates(base: str):
         yield f"{base[:MAX_USERNAME - 5]}_{secrets.randbelow(10_000):04d}"
 
 
+def _lock_sign_ups() -> None:
+    """Serialise OAuth sign-ups until this transaction ends: SELECT ... FOR UPDATE on the setup row
+    (BEGIN IMMEDIATE on SQLite, see app.database). Without a UNIQUE index on the *_id columns, this is what
+    keeps two parallel first sign-ins of one provider account from making two users."""
+    db.session.execute(select(Setup.id).where(Setup.id == 1).with_for_update())
+
+
 def _register(provider: OAuthProvider, profile: OAuthProfile, aff_code: str | None) -> User:
     if not get_option("RegisterEnabled"):
         raise Forbidden("new registrations are closed by the administrator", code="registration_closed")
     base = _name_base(profile.login, f"{provider.name}_user")
-    tries = 0
-    for name in _candidates(base):
-        tries += 1
-        if tries > NAME_ATTEMPTS:
+    for attempt, name in enumerate(_candidates(base)):
+        if attempt >= NAME_ATTEMPTS:
             break
+        # End the reads so far, so that (on MySQL's REPEATABLE READ too) the check after the lock sees
+        # every sign-up committed before it; create_oauth_user's commit releases the lock.
+        db.session.commit()
+        _lock_sign_ups()
+        raced = _linked(provider, profile.subject, include_deleted=True)
+        if raced:  # a parallel request registered this very profile first
+            db.session.commit()
+            return sign_in(provider, profile)
         if accounts.username_taken(name):
             continue
         try:
@@ -95,10 +108,8 @@ def _register(provider: OAuthProvider, profile: OAuthProfile, aff_code: str | No
                 display=profile.name or profile.login, email=profile.email, aff_code=aff_code,
             )
         except Conflict:
-            # Someone took the name meanwhile, or this very profile was just registered by a parallel request.
-            raced = _linked(provider, profile.subject, include_deleted=False)
-            if raced:
-                return raced[0]
+            continue  # the name was taken meanwhile (by a password registration): try the next one
+    db.session.rollback()
     raise Conflict("could not find a free username for this account; please try again")
 
 

@@ -9,6 +9,7 @@ profile, discovery, keys) is real HTTP from the app to the mock.
 from __future__ import annotations
 
 import socket
+import threading
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -16,10 +17,10 @@ import requests
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Log, LogType, User, UserStatus
+from app.models import Log, LogType, Setup, User, UserStatus
 from app.oauth.oidc import clear_caches
 from app.options import options
-from tests.conftest import login_client
+from tests.conftest import build_app, login_client
 from tests.factories import make_user
 from tests.mock_oauth import MockOAuth
 
@@ -99,7 +100,7 @@ def signed_in_as(client) -> str | None:
 
 
 def users() -> list[User]:
-    db.session.expire_all()
+    db.session.commit()  # a fresh snapshot (MariaDB's REPEATABLE READ would keep showing the old one)
     return list(db.session.scalars(select(User).order_by(User.id)))
 
 
@@ -165,6 +166,15 @@ def test_new_usernames_are_made_unique_and_clean(client, github):
     newest = users()[-1]
     assert newest.username == "MonaLisascript"
     assert newest.display_name == "Mona Lisa<script>"  # NFKC text; pages escape it like any display name
+
+    github.login_as("github", id=8, login="-", name="n" * 300)
+    other.get("/api/user/logout")
+    sign_in(other)
+    assert (users()[-1].username, users()[-1].display_name) == ("github_user", "n" * 64)
+    github.login_as("github", id=9, login="--", name="bell\x07")
+    other.get("/api/user/logout")
+    sign_in(other)
+    assert (users()[-1].username, users()[-1].display_name) == ("github_user_2", "github_user_2")
 
 
 def test_binding_while_signed_in_links_the_account(app, user, github):
@@ -379,3 +389,51 @@ def test_login_page_offers_each_enabled_provider(client, github):
     assert 'href="/oauth/github?next=/console/logs"' in body
     assert 'href="/oauth/linuxdo?next=/console/logs"' in body
     assert "/oauth/oidc" not in body
+
+
+# -- concurrency -----------------------------------------------------------------------------------------
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def backend_app(request, tmp_path, tiktoken_cache, app_overrides, mock):
+    """The app on each database (PostgreSQL and MariaDB start on first use; skipped where not installed)."""
+    url = None
+    if request.param == "postgresql":
+        url = request.getfixturevalue("fresh_postgres_url")
+    elif request.param == "mariadb":
+        url = request.getfixturevalue("fresh_mysql_url")
+    app = build_app(tmp_path, url, TIKTOKEN_CACHE_DIR=tiktoken_cache, **app_overrides)
+    ctx = app.app_context()
+    ctx.push()
+    db.session.add(Setup(id=1, is_setup=True, version="test"))
+    db.session.commit()
+    options().update(GITHUB)
+    yield app
+    db.session.remove()
+    db.engine.dispose()
+    ctx.pop()
+
+
+def test_parallel_first_sign_ins_of_one_account_make_one_user(backend_app):
+    # With the plain names taken, each request draws a random suffix: only the sign-up lock keeps them from
+    # making one user each.
+    taken = ["octocat"] + [f"octocat_{n}" for n in range(2, 7)]
+    for name in taken:
+        make_user(name)
+    callers = 8
+    clients = [backend_app.test_client() for _ in range(callers)]
+    callbacks = [local(approve(to_provider(c))) for c in clients]  # 8 browsers, 8 codes, one GitHub account
+    barrier = threading.Barrier(callers)
+    statuses: list[int] = []
+
+    def finish(i: int) -> None:
+        barrier.wait()
+        statuses.append(clients[i].get(callbacks[i]).status_code)
+
+    threads = [threading.Thread(target=finish, args=(i,)) for i in range(callers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [302] * callers
+    linked = [u for u in users() if u.github_id == "583231"]
+    assert len(linked) == 1 and len(users()) == len(taken) + 1
+    assert {signed_in_as(c) for c in clients} == {linked[0].username}
