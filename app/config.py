@@ -50,6 +50,15 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
+def engine_options(url: str) -> dict:
+    """hide_parameters: a failed statement is logged without its values (channel keys, passwords).
+    pool_pre_ping only where a pooled network connection can go stale: on SQLite it is pure cost."""
+    options: dict = {"hide_parameters": True}
+    if not url.startswith("sqlite"):
+        options["pool_pre_ping"] = True
+    return options
+
+
 def _instance_secret_key(instance_path: Path) -> str:
     """A development secret kept under instance/, created once, so sessions survive restarts."""
     instance_path.mkdir(parents=True, exist_ok=True)
@@ -92,8 +101,7 @@ class Config:
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.REMEMBER_COOKIE_SAMESITE = "Lax"
         self.SQLALCHEMY_ECHO = _env_bool("SQL_ECHO", False)
-        # hide_parameters: a failed statement is logged without its values (channel keys, passwords).
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
+        self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(self.SQLALCHEMY_DATABASE_URI)
         self.SQLALCHEMY_TRACK_MODIFICATIONS = False
         # CSRF is checked by our own before_request hook, only for session-authenticated requests.
         self.WTF_CSRF_CHECK_DEFAULT = False
@@ -131,6 +139,7 @@ class TestConfig(Config):
         self.SQLALCHEMY_DATABASE_URI = normalize_database_url(
             database_url or f"sqlite:///{self.INSTANCE_PATH / 'test.db'}"
         )
+        self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(self.SQLALCHEMY_DATABASE_URI)
         self.SECRET_KEY = "test-secret-key"
         self.REDIS_URL = None
         self.RATELIMIT_ENABLED = False

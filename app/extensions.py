@@ -35,6 +35,13 @@ def peer_address() -> str:
 
 
 limiter = Limiter(key_func=peer_address, default_limits=[], headers_enabled=True)
+RELAY_PATH_PREFIXES = ("/v1/", "/v1beta/", "/dashboard/", "/mj/", "/mj-", "/suno/", "/kling/")  # /mj-fast/mj/...
+
+
+@limiter.request_filter
+def _relay_paths_are_not_limited_here() -> bool:
+    """Relay paths carry no Flask-Limiter limits; skipping them saves its per-request bookkeeping."""
+    return request.path.startswith(RELAY_PATH_PREFIXES)
 
 
 def init_redis(app) -> None:

@@ -30,21 +30,23 @@ class Log(db.Model):
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    user_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # Only indexes the queries use: user/model/channel/token lookups go through the composite
+    # (x, created_at) indexes above, so single-column copies would only slow every settlement down.
+    user_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now_ts, index=True)
-    type: Mapped[int] = mapped_column(Integer, default=LogType.UNKNOWN, server_default="0", index=True)
+    type: Mapped[int] = mapped_column(Integer, default=LogType.UNKNOWN, server_default="0")
     content: Mapped[str | None] = mapped_column(Text)
     username: Mapped[str | None] = mapped_column(String(64), index=True)
     token_name: Mapped[str | None] = mapped_column(String(255))
-    model_name: Mapped[str | None] = mapped_column(String(255), index=True)
+    model_name: Mapped[str | None] = mapped_column(String(255))
     quota: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     use_time: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     is_stream: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
-    channel_id: Mapped[int | None] = mapped_column(Integer, index=True)
-    token_id: Mapped[int | None] = mapped_column(Integer, index=True)
-    group: Mapped[str | None] = mapped_column("group_name", String(64), index=True)
+    channel_id: Mapped[int | None] = mapped_column(Integer)
+    token_id: Mapped[int | None] = mapped_column(Integer)
+    group: Mapped[str | None] = mapped_column("group_name", String(64))
     ip: Mapped[str | None] = mapped_column(String(64))
     request_id: Mapped[str | None] = mapped_column(String(64))
     # JSON: ratios, first-response ms, retry chain (admin only), cache tokens ...
@@ -63,9 +65,10 @@ class QuotaData(db.Model):
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    user_id: Mapped[int] = mapped_column(Integer, nullable=False, index=True)
+    # user_id and model_name lead the unique bucket and (model_name, username) indexes.
+    user_id: Mapped[int] = mapped_column(Integer, nullable=False)
     username: Mapped[str] = mapped_column(String(64), default="", server_default="", index=True)
-    model_name: Mapped[str] = mapped_column(String(255), default="", server_default="", index=True)
+    model_name: Mapped[str] = mapped_column(String(255), default="", server_default="")
     token_id: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
     channel_id: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False, index=True)
     # Start of the hour, unix seconds.

@@ -9,10 +9,11 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from app.errors import AppError
+from app.extensions import RELAY_PATH_PREFIXES
 
 log = logging.getLogger(__name__)
 
-RELAY_PREFIXES = ("/v1/", "/v1beta/", "/dashboard/", "/mj/", "/mj-", "/suno/", "/kling/")  # /mj-fast/mj/...
+RELAY_PREFIXES = RELAY_PATH_PREFIXES
 OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                 404: "invalid_request_error", 405: "invalid_request_error", 413: "invalid_request_error",
                 429: "rate_limit_error"}
