@@ -121,7 +121,7 @@ def _end(model, row, values: dict[str, Any], summary: dict[str, int], *, failed:
         summary["failed" if failed else "succeeded"] += 1
 
 
-def _poll_batches(model, rows: list, poll_channel, summary: dict[str, int]) -> None:
+def _poll_batches(model, platform: str, rows: list, poll_channel, summary: dict[str, int]) -> None:
     """Group `rows` by channel and call `poll_channel(channel, adaptor, batch_rows)` per batch."""
     by_channel: dict[int, list] = {}
     for row in rows:
@@ -130,7 +130,7 @@ def _poll_batches(model, rows: list, poll_channel, summary: dict[str, int]) -> N
     for channel_id, members in by_channel.items():
         channel = channels.get(channel_id)
         adaptor = get_adaptor(channel.type) if channel is not None else None
-        if channel is None or not isinstance(adaptor, TaskAdaptor):
+        if channel is None or not isinstance(adaptor, TaskAdaptor) or adaptor.platform != platform:
             reason = f"the task's channel #{channel_id} no longer exists or cannot serve it"
             for row in members:
                 _end(model, row, {"status": FAILURE, "fail_reason": reason}, summary, failed=True)
@@ -170,7 +170,7 @@ def poll_midjourney(now_ms: int | None = None) -> dict[str, int]:
         for row in batch:
             _apply_midjourney(row, items.get(row.mj_id), now_ms, summary, polled=answer is not None)
 
-    _poll_batches(Midjourney, with_id, poll_channel, summary)
+    _poll_batches(Midjourney, midjourney.MODE, with_id, poll_channel, summary)
     return summary
 
 
@@ -224,7 +224,7 @@ def poll_suno(now: int | None = None) -> dict[str, int]:
         for row in batch:
             _apply_suno(row, items.get(row.task_id), now, summary, polled=answer is not None)
 
-    _poll_batches(Task, with_id, poll_channel, summary)
+    _poll_batches(Task, suno.PLATFORM, with_id, poll_channel, summary)
     return summary
 
 
