@@ -1,6 +1,7 @@
 """One relayed request, start to finish. Everything before the first byte is decided here, in the view:
 
     authenticate (401/403) -> parse (400/413) -> model allowed (403) -> price (400) -> route exists (503)
+      -> the user's request rate allows it (429, ModelRequestRateLimitCount)
       -> plan window allows it (429, app.billing.plans)
       -> reserve (403)                                   [write transaction 1]
       -> attempts: pick a channel not tried yet, adapt, send, read; retry when it can help
@@ -33,7 +34,7 @@ from flask import Response, current_app, request
 from app.billing import plans, pricing, quota
 from app.errors import NoAvailableChannel, UpstreamError
 from app.options import options
-from app.relay import health, http, routing
+from app.relay import health, http, ratelimit, routing
 from app.relay.adaptors.registry import adaptor_for
 from app.relay.keys import authenticate
 from app.relay.request import ClientRequest, parse_json_request, parse_multipart_request
@@ -84,6 +85,7 @@ def relay(mode: str, *, credential: str | None = None,
                        headers=req.headers)
     retries = 0 if caller.pinned_channel is not None else int(store.get("RetryTimes"))
     log_details = bool(store.get("LogConsumeEnabled"))
+    ratelimit.check_user_rate(caller.user.id, int(store.get("ModelRequestRateLimitCount")))
     plans.check_plan_allows(caller.user.id, req.model, amount)
     reservation = quota.reserve(caller.user.id, caller.key.token_id, amount, unlimited=caller.key.unlimited)
     job = Job(req, ctx, caller, price, reservation, started, log_details,
