@@ -79,7 +79,7 @@ def _candidates(base: str):
 
 
 def _lock_sign_ups() -> None:
-    """Serialise OAuth sign-ups until this transaction ends: SELECT ... FOR UPDATE on the setup row
+    """Serialise OAuth sign-ups and links until this transaction ends: SELECT ... FOR UPDATE on the setup row
     (BEGIN IMMEDIATE on SQLite, see app.database). Without a UNIQUE index on the *_id columns, this is what
     keeps two parallel first sign-ins of one provider account from making two users."""
     db.session.execute(select(Setup.id).where(Setup.id == 1).with_for_update())
@@ -137,10 +137,14 @@ def bind(user: User, provider: OAuthProvider, profile: OAuthProfile) -> bool:
     409 when another account, deleted ones included, holds this provider id.
     """
     column = getattr(User, provider.user_column)
+    db.session.commit()  # as in _register: the check after the lock must see every link committed before
+    _lock_sign_ups()
     owners = db.session.scalars(select(User.id).where(column == profile.subject).order_by(User.id)).all()
     if user.id in owners and len(owners) == 1:
+        db.session.commit()
         return False
     if any(owner != user.id for owner in owners):
+        db.session.rollback()
         raise Conflict(f"this {provider.label} account is already linked to another user", code="oauth_taken")
     try:
         db.session.execute(

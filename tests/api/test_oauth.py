@@ -437,3 +437,23 @@ def test_parallel_first_sign_ins_of_one_account_make_one_user(backend_app):
     linked = [u for u in users() if u.github_id == "583231"]
     assert len(linked) == 1 and len(users()) == len(taken) + 1
     assert {signed_in_as(c) for c in clients} == {linked[0].username}
+
+
+def test_parallel_binds_of_one_account_link_it_once(backend_app):
+    people = [make_user(f"person{i}") for i in range(6)]
+    clients = [login_client(backend_app, person) for person in people]
+    callbacks = [local(approve(to_provider(c))) for c in clients]
+    barrier = threading.Barrier(len(clients))
+    statuses: list[int] = []
+
+    def finish(i: int) -> None:
+        barrier.wait()
+        statuses.append(clients[i].get(callbacks[i]).status_code)
+
+    threads = [threading.Thread(target=finish, args=(i,)) for i in range(len(clients))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [302] + [409] * (len(clients) - 1)
+    assert len([u for u in users() if u.github_id == "583231"]) == 1
