@@ -118,9 +118,10 @@ class Config:
         self.RELAY_READ_TIMEOUT = _env_float("RELAY_READ_TIMEOUT", 300.0)
         self.STREAM_IDLE_TIMEOUT = _env_float("STREAM_IDLE_TIMEOUT", 120.0)
         self.TIKTOKEN_CACHE_DIR = os.environ.get("TIKTOKEN_CACHE_DIR") or str(self.INSTANCE_PATH / "tiktoken")
-        # Jobs run in-process when there is no Redis; tests may turn the runner off.
-        self.JOBS_INPROCESS = _env_bool("JOBS_INPROCESS", True)
+        # Without Redis the web process fires the periodic schedule itself (jobs always run in-process then).
         self.SCHEDULER_INPROCESS = _env_bool("SCHEDULER_INPROCESS", True)
+        # How often a process re-reads plan spend counters from quota_data when there is no Redis.
+        self.PLAN_COUNTER_RESYNC_SECONDS = _env_float("PLAN_COUNTER_RESYNC_SECONDS", 60.0)
         self.LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
         self.BABEL_DEFAULT_LOCALE = "en"
         self.LANGUAGES = ["en", "zh_CN"]
