@@ -1,54 +1,31 @@
 """Channel jobs: test every channel, refresh every balance. Plain functions, safe to run twice.
 
-Only one run of each job at a time: with Redis a `SET NX EX` lock shared by every worker, without it a
-process-local lock (one process runs the in-process job runner). A run that finds the lock taken
-returns at once with `{"skipped": true}`.
+Only one run of each job at a time (app.jobs.locks: Redis when configured, else process-local). A run
+that finds the lock taken returns at once with `{"skipped": true}`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import threading
-import uuid
-from collections.abc import Iterator
 
-from app.extensions import db, get_redis
+from app.extensions import db
+from app.jobs.locks import is_locked, job_lock
 from app.relay import channel_test
 
 log = logging.getLogger(__name__)
 
-LOCK_SECONDS = 3600
-_local_locks: dict[str, threading.Lock] = {"channel-test": threading.Lock(), "channel-balance": threading.Lock()}
+LOCK_SECONDS = 3600  # a run killed mid-way keeps the next ones out for at most this long
 
 
-@contextlib.contextmanager
-def run_lock(name: str) -> Iterator[bool]:
-    """Yield True when this caller holds the job's lock, False when another run has it."""
-    redis = get_redis()
-    if redis is not None:
-        key, token = f"sluice:lock:{name}", uuid.uuid4().hex
-        acquired = bool(redis.set(key, token, nx=True, ex=LOCK_SECONDS))
-        try:
-            yield acquired
-        finally:
-            if acquired and redis.get(key) in (token, token.encode()):
-                redis.delete(key)
-        return
-    lock = _local_locks.setdefault(name, threading.Lock())
-    acquired = lock.acquire(blocking=False)
-    try:
-        yield acquired
-    finally:
-        if acquired:
-            lock.release()
+def run_lock(name: str) -> contextlib.AbstractContextManager[bool]:
+    """The job's lock: yields True when this caller holds it, False when another run has it."""
+    return job_lock(name, LOCK_SECONDS)
 
 
 def is_running(name: str) -> bool:
-    redis = get_redis()
-    if redis is not None:
-        return bool(redis.exists(f"sluice:lock:{name}"))
-    return _local_locks.setdefault(name, threading.Lock()).locked()
+    """True while a run of the job `name` holds its lock."""
+    return is_locked(name)
 
 
 def test_all_channels() -> dict:

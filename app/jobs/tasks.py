@@ -1,10 +1,10 @@
 """Poll the upstream of every unfinished Midjourney and Suno task; refund the ones that failed.
 
-`poll_tasks` is the periodic job (app/jobs/schedule.py, every 15 s). One run at a time: with Redis a
-`SET NX EX` lock shared by every worker, without it a process-local lock; a run that finds the lock
-taken returns `{"skipped": true}`. The lock is a courtesy (no duplicate upstream calls); correctness
-does not rest on it: every write is a conditional UPDATE on the task's progress
-(app.relay.tasks.finish), so two runs that overlap anyway still refund a failed task exactly once.
+`poll_tasks` is the periodic job (app/jobs/schedule.py, every 15 s). One run at a time (app.jobs.locks:
+Redis when configured, else process-local); a run that finds the lock taken returns `{"skipped": true}`.
+The lock is a courtesy (no duplicate upstream calls); correctness does not rest on it: every write is a
+conditional UPDATE on the task's progress (app.relay.tasks.finish), so two runs that overlap anyway still
+refund a failed task exactly once.
 
 Per run: the unfinished rows (oldest first, at most MAX_TASKS_PER_RUN), grouped by channel, fetched
 in batches of FETCH_BATCH ids (`/mj/task/list-by-condition`, `/suno/fetch`). A task still unfinished
@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import requests
@@ -28,7 +25,8 @@ from flask import current_app
 from sqlalchemy import select
 
 from app.billing.quota import release_session
-from app.extensions import db, get_redis
+from app.extensions import db
+from app.jobs.locks import job_lock
 from app.models import Channel, Midjourney, Task
 from app.relay import http, routing
 from app.relay.adaptors.registry import get_adaptor
@@ -42,28 +40,11 @@ LOCK_NAME = "task-poll"
 LOCK_SECONDS = 300  # a run killed mid-way blocks the next ones for at most this long
 TASK_TIMEOUT_SECONDS = 3600
 MAX_TASKS_PER_RUN = 5000
-_local_lock = threading.Lock()
 
 
-@contextlib.contextmanager
-def poll_lock() -> Iterator[bool]:
-    """Yield True when this caller holds the poll lock, False when another run has it."""
-    redis = get_redis()
-    if redis is None:
-        acquired = _local_lock.acquire(blocking=False)
-        try:
-            yield acquired
-        finally:
-            if acquired:
-                _local_lock.release()
-        return
-    key, token = f"sluice:lock:{LOCK_NAME}", uuid.uuid4().hex
-    acquired = bool(redis.set(key, token, nx=True, ex=LOCK_SECONDS))
-    try:
-        yield acquired
-    finally:
-        if acquired and redis.get(key) in (token, token.encode()):
-            redis.delete(key)
+def poll_lock() -> contextlib.AbstractContextManager[bool]:
+    """The poll's lock: yields True when this caller holds it, False when another run has it."""
+    return job_lock(LOCK_NAME, LOCK_SECONDS)
 
 
 def poll_tasks() -> dict[str, Any]:
