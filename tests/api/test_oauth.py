@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from datetime import datetime
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -194,11 +195,11 @@ def test_binding_an_id_that_another_account_holds_is_refused(app, user, github):
 
 
 def test_a_deleted_holder_still_blocks_binding_and_sign_in(app, user, github):
-    from datetime import datetime
-
     make_user("gone", github_id="583231", deleted_at=datetime(2024, 1, 1))
-    assert login_client(app, user) and sign_in(login_client(app, user)).status_code == 409
-    assert sign_in(app.test_client()).status_code == 403 and len(users()) == 2
+    assert sign_in(login_client(app, user)).status_code == 409
+    refused = sign_in(app.test_client())
+    assert refused.status_code == 403 and "deleted" in refused.get_data(as_text=True)
+    assert len(users()) == 2
 
 
 # -- refusals --------------------------------------------------------------------------------------------
