@@ -258,13 +258,13 @@ def test_disable_ends_sessions_and_access_tokens(app, admin_client, user):
     assert fresh(user).status == UserStatus.ENABLED
 
 
-def test_disable_bumps_the_token_cache(app, admin_client, user, monkeypatch):
+def test_disable_bumps_the_token_and_user_caches(app, admin_client, user, monkeypatch):
     bumped = []
-    monkeypatch.setattr("app.services.users.bump", lambda *ns: bumped.extend(ns))
+    monkeypatch.setattr("app.services.users.bump", lambda *ns: bumped.append(ns))
     admin_client.post("/api/user/manage", json={"id": user.id, "action": "disable"})
     admin_client.put("/api/user/", json={"id": user.id, "group": "vip"})
     admin_client.post("/api/user/manage", json={"id": user.id, "action": "delete"})
-    assert bumped == ["tokens", "tokens", "tokens"]
+    assert bumped == [("tokens", "users")] * 3
 
 
 def test_promote_and_demote(root_client, user):
