@@ -22,6 +22,9 @@ from app.validation import clean_text, strict_int
 MAX_IDS = 100  # ids per fetch-by-ids request
 MAX_FILTER_LEN = 191
 MAX_TIME = 2**53  # a millisecond time is fine; anything past it is a mistake
+# A task has ended once its progress is "100%" (new-api's rule; app.relay.tasks.common.DONE, which the
+# poller and the relay write). Anything else (None, "", "45%") is still running.
+FINISHED_PROGRESS = "100%"
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,11 @@ class TaskFilter:
     action: str = ""
     start_timestamp: int = 0
     end_timestamp: int = 0
+
+
+def is_unfinished(item: Mapping[str, Any]) -> bool:
+    """True while the task of a list item (Midjourney or generic) is still running."""
+    return item.get("progress") != FINISHED_PROGRESS
 
 
 def _text(args: Mapping[str, str], name: str) -> str:

@@ -9,6 +9,7 @@ import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import current_app, request
 from flask_babel import get_locale
@@ -98,6 +99,23 @@ def from_json(value: str | dict | None) -> dict:
     return parsed if isinstance(parsed, dict) else {}
 
 
+def http_url(value: Any) -> str:
+    """`value` if it is an absolute http(s) URL fit for an href, else "" (never a javascript: or data: link).
+
+    Upstream data (task images, audio) is shown as a link only through this filter. Whitespace and
+    control characters are refused outright: browsers drop some of them while parsing a scheme.
+    """
+    if not isinstance(value, str) or len(value) > 4096:
+        return ""
+    if any(ord(ch) <= 32 or ord(ch) == 127 for ch in value) or not value.lower().startswith(("http://", "https://")):
+        return ""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return ""
+    return value if parts.scheme.lower() in ("http", "https") and parts.hostname else ""
+
+
 def format_number(value: int | float | None) -> str:
     return f"{value or 0:,}"
 
@@ -155,6 +173,7 @@ FILTERS = {
     "ms": format_ms,
     "fromjson": from_json,
     "number": format_number,
+    "http_url": http_url,
     "markdown": render_markdown,
 }
 

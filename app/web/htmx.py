@@ -11,13 +11,23 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import flash, make_response, redirect, render_template, request, url_for
+from flask_htmx.constants import HTMX_STOP_POLLING
 
 from app.extensions import htmx
+
+# Answer a poll with this status and htmx swaps the answer in and stops that element's polling
+# (htmx docs "Load Polling"/"every"; flask-htmx HTMXResponseStopPolling).
+STOP_POLLING = HTMX_STOP_POLLING
 
 
 def wants_fragment() -> bool:
     """True for an HTMX request that swaps part of a page (not boosted, not a history restore)."""
     return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
+def polled_by(element_id: str) -> bool:
+    """True for the request of the element `element_id` polling itself (htmx sends its id as HX-Trigger)."""
+    return wants_fragment() and htmx.trigger == element_id
 
 
 def render(page: str, fragment: str | None = None, /, *, status: int = 200, **context: Any):
