@@ -11,8 +11,9 @@ import pytest
 from tests.web.conftest import HX
 
 PUBLIC = ["/", "/pricing"]
-USER = ["/console", "/console/keys", "/console/logs", "/console/wallet", "/console/profile"]
-ADMIN = ["/admin/channels", "/admin/channels/new", "/admin/users", "/admin/redemptions", "/admin/logs"]
+USER = ["/console", "/console/keys", "/console/logs", "/console/tasks", "/console/wallet", "/console/profile"]
+ADMIN = ["/admin/channels", "/admin/channels/new", "/admin/users", "/admin/redemptions", "/admin/logs",
+         "/admin/tasks"]
 ROOT = ["/admin/settings"]
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/json\")[^>]*>", re.I)
 INLINE_HANDLER = re.compile(r"<[^>]+\son[a-z]+\s*=", re.I)

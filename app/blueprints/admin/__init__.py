@@ -1,7 +1,7 @@
-"""Administration pages: channels, users, redemption codes, every log, and the runtime settings."""
+"""Administration pages: channels, users, redemption codes, every log and task, and the runtime settings."""
 
 from flask import Blueprint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-from app.blueprints.admin import channels, logs, redemptions, settings, users  # noqa: E402,F401
+from app.blueprints.admin import channels, logs, redemptions, settings, tasks, users  # noqa: E402,F401

@@ -1,7 +1,7 @@
-"""The signed-in user's console: dashboard, API keys, logs, wallet and profile (HTMX pages)."""
+"""The signed-in user's console: dashboard, API keys, logs, tasks, wallet and profile (HTMX pages)."""
 
 from flask import Blueprint
 
 bp = Blueprint("user", __name__, url_prefix="/console")
 
-from app.blueprints.user import dashboard, keys, logs, profile, wallet  # noqa: E402,F401
+from app.blueprints.user import dashboard, keys, logs, profile, tasks, wallet  # noqa: E402,F401
