@@ -123,6 +123,11 @@ class Config:
         # How often a process re-reads plan spend counters from quota_data when there is no Redis.
         self.PLAN_COUNTER_RESYNC_SECONDS = _env_float("PLAN_COUNTER_RESYNC_SECONDS", 60.0)
         self.LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+        # OAuth provider endpoints: GitHub Enterprise Server, or a mock provider in tests.
+        self.OAUTH_GITHUB_BASE = os.environ.get("OAUTH_GITHUB_BASE", "")
+        self.OAUTH_GITHUB_API_BASE = os.environ.get("OAUTH_GITHUB_API_BASE", "")
+        self.OAUTH_LINUXDO_BASE = os.environ.get("OAUTH_LINUXDO_BASE", "")
+        self.OAUTH_HTTP_TIMEOUT = _env_float("OAUTH_HTTP_TIMEOUT", 10.0)
         self.BABEL_DEFAULT_LOCALE = "en"
         self.LANGUAGES = ["en", "zh_CN"]
 

@@ -108,3 +108,16 @@ def test_unknown_relay_route_is_openai_error(client):
 def test_test_config_is_isolated(tmp_path):
     config = TestConfig(tmp_path)
     assert str(tmp_path) in config.SQLALCHEMY_DATABASE_URI
+
+
+def test_status_reports_an_oauth_provider_only_when_fully_configured(client):
+    from app.options import options
+
+    options().update({"GitHubOAuthEnabled": True})
+    data = client.get("/api/status").json["data"]
+    assert data["github_oauth"] is False and data["github_client_id"] == ""
+    options().update({"GitHubClientId": "gh-client", "GitHubClientSecret": "gh-secret"})
+    data = client.get("/api/status").json["data"]
+    assert data["github_oauth"] is True and data["oauth"]["github_oauth"] is True
+    assert data["github_client_id"] == "gh-client"
+    assert "gh-secret" not in client.get("/api/status").get_data(as_text=True)

@@ -10,7 +10,6 @@ OAUTH_LINUXDO_BASE (https://connect.linux.do), OAUTH_HTTP_TIMEOUT (seconds, 10).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -28,11 +27,9 @@ CONFIG_KEYS = ("OAUTH_GITHUB_BASE", "OAUTH_GITHUB_API_BASE", "OAUTH_LINUXDO_BASE
 
 
 def setting(config: Mapping[str, Any], key: str) -> str:
-    """An app-config value, else the environment variable of the same name, else ""."""
+    """An app-config value (app/config.py reads them from the environment), else ""."""
     value = config.get(key)
-    if value in (None, ""):
-        value = os.environ.get(key, "")
-    return str(value).strip()
+    return "" if value is None else str(value).strip()
 
 
 def missing_settings(cls: type[OAuthProvider], option: Callable[[str], Any]) -> list[str]:

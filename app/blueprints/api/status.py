@@ -8,9 +8,11 @@ from app.blueprints.api import bp
 from app.database import database_type
 from app.extensions import db
 from app.options import options
+from app.services.oauth import is_enabled
 from app.web.api import ok
 from app.web.hooks import is_setup_done
 
+OAUTH_PROVIDER_NAMES = {"GitHubOAuthEnabled": "github", "OIDCEnabled": "oidc", "LinuxDOOAuthEnabled": "linuxdo"}
 OAUTH_SWITCHES = {
     "github_oauth": "GitHubOAuthEnabled", "oidc_enabled": "OIDCEnabled", "linuxdo_oauth": "LinuxDOOAuthEnabled",
     "telegram_oauth": "TelegramOAuthEnabled", "wechat_login": "WeChatAuthEnabled",
@@ -20,6 +22,10 @@ OAUTH_SWITCHES = {
 @bp.get("/status")
 def status_get():
     opts = options().all()
+    # A provider counts as on only when it is switched on AND fully configured.
+    oauth_switches = {name: (key in OAUTH_PROVIDER_NAMES and is_enabled(OAUTH_PROVIDER_NAMES[key]))
+                      or (key not in OAUTH_PROVIDER_NAMES and bool(opts[key]))
+                      for name, key in OAUTH_SWITCHES.items()}
     data = {
         "system_name": opts["SystemName"] or current_app.config.get("SITE_NAME", "Sluice"),
         "version": current_app.config["VERSION"],
@@ -41,7 +47,11 @@ def status_get():
         "check_in_enabled": opts["CheckInEnabled"],
         "self_use_mode_enabled": opts["SelfUseModeEnabled"],
         "data_export_default_time": opts["DataExportDefaultTime"],
-        "oauth": {name: bool(opts[key]) for name, key in OAUTH_SWITCHES.items()},
+        "oauth": oauth_switches,
+        # new-api front ends build the provider URLs themselves from these.
+        "github_client_id": opts["GitHubClientId"] if oauth_switches["github_oauth"] else "",
+        "linuxdo_client_id": opts["LinuxDOClientId"] if oauth_switches["linuxdo_oauth"] else "",
+        "oidc_client_id": opts["OIDCClientId"] if oauth_switches["oidc_enabled"] else "",
     }
-    data.update({name: bool(opts[key]) for name, key in OAUTH_SWITCHES.items()})
+    data.update(oauth_switches)
     return ok(data)
