@@ -33,6 +33,8 @@ LABELS = {
     "OIDCClientId": _l("OIDC client ID"),
     "OIDCClientSecret": _l("OIDC client secret"),
     "OIDCWellKnown": _l("OIDC discovery URL"),
+    "LinuxDOClientId": _l("Linux.do client ID"),
+    "LinuxDOClientSecret": _l("Linux.do client secret"),
     "LinuxDOOAuthEnabled": _l("Linux.do sign-in"),
     "TelegramOAuthEnabled": _l("Telegram sign-in"),
     "TelegramBotToken": _l("Telegram bot token"),

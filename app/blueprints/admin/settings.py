@@ -24,7 +24,8 @@ GROUPS: list[tuple[str, object, list[str]]] = [
     ("registration", _l("Registration and login"), [
         "RegisterEnabled", "PasswordLoginEnabled", "PasswordRegisterEnabled", "EmailVerificationEnabled",
         "TurnstileCheckEnabled", "GitHubOAuthEnabled", "GitHubClientId", "GitHubClientSecret", "OIDCEnabled",
-        "OIDCClientId", "OIDCClientSecret", "OIDCWellKnown", "LinuxDOOAuthEnabled", "TelegramOAuthEnabled",
+        "OIDCClientId", "OIDCClientSecret", "OIDCWellKnown", "LinuxDOOAuthEnabled", "LinuxDOClientId",
+        "LinuxDOClientSecret", "TelegramOAuthEnabled",
         "TelegramBotToken", "WeChatAuthEnabled"]),
     ("quota", _l("Quota and ratios"), [
         "QuotaPerUnit", "QuotaForNewUser", "QuotaRemindThreshold", "PreConsumedQuota", "SelfUseModeEnabled",
