@@ -66,3 +66,29 @@ def test_log_rows_are_written_even_when_details_are_off(client, make_channel, ma
     set_options(LogConsumeEnabled=True)
     client.post("/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {key.key}"})
     assert json.loads(consume_logs(key.user_id)[-1]["other"])["frt"] >= 0
+
+
+def test_relay_paths_skip_the_session_and_the_web_hooks(app, client, make_channel, make_token):
+    """A relayed request opens no cookie session and runs none of the web hooks (CSRF, rate limits,
+    remember-me, security headers); pages still get them."""
+    make_channel()
+    key = make_token()
+    client.set_cookie(app.config.get("SESSION_COOKIE_NAME", "session"), "not-even-a-valid-signature")
+    answer = client.post("/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {key.key}"})
+    assert answer.status_code == 200
+    assert "Set-Cookie" not in answer.headers and "Cookie" not in answer.headers.get("Vary", "")
+    assert "X-Content-Type-Options" not in answer.headers
+    refused = client.post("/v1/chat/completions", json=CHAT, headers={"Authorization": "Bearer sk-nope"})
+    assert refused.status_code == 401 and refused.get_json()["error"]["code"] == "invalid_api_key"
+    page = client.get("/login")
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_relay_request_cannot_write_the_session(app):
+    from flask import session
+
+    with app.test_request_context("/v1/chat/completions", method="POST"):
+        app.preprocess_request()
+        assert dict(session) == {}
+        with pytest.raises(RuntimeError):
+            session["x"] = 1
