@@ -79,6 +79,12 @@ class Decoder:
         *complete, self._buf = buf.split(b"\n\n")
         return [parse_event(raw.strip(b"\n")) for raw in complete if raw.strip(b"\n")]
 
+    def whole_events(self, chunk: bytes) -> bool:
+        """True when nothing is buffered and `chunk` is complete events that `feed` would hand out and
+        `Event.frame` write back byte for byte (so a pass-through may forward the chunk as it is)."""
+        return (not self._buf and chunk[-2:] == b"\n\n" and chunk[:1] != b"\n" and b"\r" not in chunk
+                and b"\n\n\n" not in chunk)
+
     def flush(self) -> list[Event]:
         """The last event when the stream ended without a blank line after it."""
         rest, self._buf = self._buf.strip(b"\n"), b""

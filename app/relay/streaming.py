@@ -90,8 +90,12 @@ def stream_failure(error: dict) -> UpstreamFailure:
 def _relay_rest(opened: OpenStream) -> Iterator[bytes]:
     """Frames after the pending ones, until [DONE], an error or the end of the upstream body."""
     translator, decoder = opened.translator, opened.decoder
+    pass_chunk = getattr(translator, "pass_chunk", None)  # a translator's fast path for plain chunks
     if translator.error is None and not translator.done:
         for chunk in opened.chunks:
+            if pass_chunk is not None and decoder.whole_events(chunk) and pass_chunk(chunk):
+                yield chunk
+                continue
             out: list[bytes] = []
             for event in decoder.feed(chunk):
                 out.extend(translator.translate(event))

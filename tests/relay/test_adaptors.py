@@ -211,3 +211,64 @@ def test_long_streams_keep_text_not_json(monkeypatch):
         translator.translate(sse.parse_event(b"data: " + payload))
     assert translator.payloads == [] and translator.retained > 500
     assert translator.delivered_text() == "".join(f"w{i} " for i in range(100))
+
+
+def _chunks(with_usage_nulls: bool) -> list[bytes]:
+    def event(obj) -> bytes:
+        return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
+    extra = {"usage": None} if with_usage_nulls else {}
+    role = event({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+                  **extra})
+    words = [event({"choices": [{"index": 0, "delta": {"content": f"w{i} "}, "finish_reason": None}], **extra})
+             for i in range(6)]
+    finish = event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], **extra})
+    usage = event({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 6, "total_tokens": 11}})
+    half = len(words[3]) // 2
+    return [role + words[0], words[1], b": keep-alive\n\n", words[2] + words[3][:half], words[3][half:],
+            words[4] + words[5], finish, usage, b"data: [DONE]\n\n"]
+
+
+@pytest.mark.parametrize("strip", [True, False])
+@pytest.mark.parametrize("usage_nulls", [True, False])
+def test_stream_fast_path_forwards_the_same_bytes_and_finds_the_same_usage(strip, usage_nulls):
+    """`pass_chunk` (whole chunks as they are) and `translate` (event by event) agree on everything."""
+    from app.relay.streaming import OpenStream, _relay_rest
+
+    ctx = context({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True})
+    results = []
+    for fast in (True, False):
+        translator = OpenAIStream(ctx, strip_usage_chunk=strip)
+        if not fast:
+            translator.pass_chunk = None
+        opened = OpenStream(None, None, iter(_chunks(usage_nulls)), sse.Decoder(), translator, [])
+        out = b"".join(_relay_rest(opened))
+        results.append((out, translator.usage, translator.finished, translator.done, translator.delivered_text()))
+    assert results[0] == results[1]
+    out, usage, finished, done, text = results[0]
+    assert usage.prompt_tokens == 5 and usage.completion_tokens == 6 and finished and done
+    assert text == "w0 w1 w2 w3 w4 w5 "
+    assert (b'"usage":{' in out) is not strip and out.endswith(b"data: [DONE]\n\n")
+
+
+def test_stream_fast_path_keeps_what_a_cut_stream_delivered(monkeypatch):
+    from app.relay.adaptors import openai as openai_adaptor
+    from app.relay.streaming import OpenStream, _relay_rest
+
+    monkeypatch.setattr(openai_adaptor, "RETAIN_BYTES", 300)
+    ctx = context({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True})
+    translator = OpenAIStream(ctx, strip_usage_chunk=True)
+    opened = OpenStream(None, None, iter(_chunks(False)[:6]), sse.Decoder(), translator, [])  # cut before finish
+    out = b"".join(_relay_rest(opened))
+    assert translator.texts is not None and translator.payloads == []
+    assert translator.delivered_text() == "w0 w1 w2 w3 w4 w5 "
+    assert translator.usage is None and not translator.finished and b"upstream_incomplete" in out
+
+
+def test_stream_fast_path_is_off_for_subclasses_that_rewrite_events():
+    class Rewriting(OpenAIStream):
+        def translate(self, event):
+            return [b"data: rewritten\n\n"]
+
+    ctx = context({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True})
+    assert Rewriting(ctx, strip_usage_chunk=False).pass_chunk is None
+    assert OpenAIStream(ctx, strip_usage_chunk=False).pass_chunk is not None

@@ -9,6 +9,7 @@ except the usage-only chunk when we asked for it and the client did not.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from app.relay import sse
@@ -39,7 +40,7 @@ def join_url(base: str, path: str, prefix: str | None = None) -> str:
     return base + path
 
 
-RETAIN_BYTES = 64 * 1024  # raw event payloads kept per stream before switching to extracting their text
+RETAIN_BYTES = 64 * 1024  # raw event bytes kept per stream before switching to extracting their text
 
 
 def _chunk_text(data: bytes) -> list[str]:
@@ -68,16 +69,44 @@ class OpenAIStream(StreamTranslator):
     """Pass-through of OpenAI `chat.completion.chunk` / `text_completion` events.
 
     What was delivered is only needed when no usage arrives (a cut stream). To pay nothing for it in the
-    usual case, the raw payloads are kept as they are up to RETAIN_BYTES; past that they are reduced to
+    usual case, the raw event bytes are kept as they are up to RETAIN_BYTES; past that they are reduced to
     their text as they arrive, so a long stream holds its text, not its JSON.
+
+    `pass_chunk` is the fast path: a chunk of whole events that carries no `[DONE]`, no error and no usage
+    is passed on as it is after a few substring checks, instead of being split into events (most chunks
+    of a stream: the content deltas).
     """
 
     def __init__(self, ctx: RelayContext, strip_usage_chunk: bool) -> None:
         super().__init__(ctx)
         self.strip_usage_chunk = strip_usage_chunk
-        self.payloads: list[bytes] = []
+        self.payloads: list[bytes] = []  # raw SSE: event blocks and whole chunks, in order
         self.retained = 0
         self.texts: list[str] | None = None  # set once RETAIN_BYTES is exceeded
+        if type(self).translate is not OpenAIStream.translate and type(self).pass_chunk is OpenAIStream.pass_chunk:
+            self.pass_chunk = None  # a subclass that rewrites events must see every one of them
+
+    def _retain(self, raw: bytes) -> None:
+        if self.texts is None:
+            self.payloads.append(raw)
+            self.retained += len(raw)
+            if self.retained > RETAIN_BYTES:
+                self.texts = _texts(self.payloads)
+                self.payloads = []
+        else:
+            self.texts.extend(_texts((raw,)))
+
+    def pass_chunk(self, chunk: bytes) -> bool:
+        """Take `chunk` (whole events, see sse.Decoder.whole_events) as it is; False: go event by event."""
+        if b"[DONE]" in chunk or b'"error"' in chunk:
+            return False
+        if b'"usage"' in chunk and \
+                chunk.count(b'"usage"') != chunk.count(b'"usage":null') + chunk.count(b'"usage": null'):
+            return False
+        self._retain(chunk)
+        if not self.finished and (b'"finish_reason":"' in chunk or b'"finish_reason": "' in chunk):
+            self.finished = True
+        return True
 
     def translate(self, event: sse.Event) -> list[bytes]:
         data = event.data
@@ -93,14 +122,7 @@ class OpenAIStream(StreamTranslator):
                 err = obj["error"]
                 self.error = err if isinstance(err, dict) else {"message": str(err)}
                 return []
-        if self.texts is None:
-            self.payloads.append(data)
-            self.retained += len(data)
-            if self.retained > RETAIN_BYTES:
-                self.texts = [t for payload in self.payloads for t in _chunk_text(payload)]
-                self.payloads = []
-        else:
-            self.texts.extend(_chunk_text(data))
+        self._retain(event.raw)
         if not self.finished and (b'"finish_reason":"' in data or b'"finish_reason": "' in data):
             self.finished = True
         if b'"usage"' in data and b'"usage":null' not in data and b'"usage": null' not in data:
@@ -119,7 +141,17 @@ class OpenAIStream(StreamTranslator):
     def delivered_text(self) -> str:
         if self.texts is not None:
             return "".join(self.texts)
-        return "".join(t for payload in self.payloads for t in _chunk_text(payload))
+        return "".join(_texts(self.payloads))
+
+
+def _texts(raw: Iterable[bytes]) -> list[str]:
+    """The generated text in retained raw SSE (event blocks and whole chunks)."""
+    decoder = sse.Decoder()
+    parts: list[str] = []
+    for event in decoder.feed(b"\n\n".join(raw) + b"\n\n"):
+        if event.data is not None and event.data != sse.DONE_DATA:
+            parts.extend(_chunk_text(event.data))
+    return parts
 
 
 class OpenAIAdaptor(Adaptor):
