@@ -1,6 +1,7 @@
 """With warm caches a relayed request reads nothing from the database and commits exactly twice: the
-reservation and the settlement. Counted with SQLAlchemy's engine events (SQL sent through SQLAlchemy,
-and every transaction's commit, including those of the raw-cursor billing statements)."""
+reservation and the settlement. Counted at the driver (SQLite's statement trace on every pooled connection:
+the raw-cursor billing statements and their COMMITs) and with SQLAlchemy's engine events (SQL sent through
+SQLAlchemy)."""
 
 from __future__ import annotations
 
@@ -22,19 +23,25 @@ def app_overrides():
 
 @pytest.fixture
 def counted(app):
-    seen = {"sql": [], "commits": 0}
+    seen = {"sql": [], "commits": 0, "statements": []}
 
     def on_sql(conn, cursor, statement, params, context, many):
         seen["sql"].append(statement.split()[0].upper())
 
-    def on_commit(conn):
-        seen["commits"] += 1
+    def on_statement(statement):
+        seen["statements"].append(statement)
+        if statement.strip().upper() == "COMMIT":
+            seen["commits"] += 1
 
+    def on_checkout(dbapi_connection, record, proxy):
+        dbapi_connection.set_trace_callback(on_statement)
+
+    assert db.engine.dialect.name == "sqlite"
     event.listen(db.engine, "before_cursor_execute", on_sql)
-    event.listen(db.engine, "commit", on_commit)
+    event.listen(db.engine, "checkout", on_checkout)
     yield seen
     event.remove(db.engine, "before_cursor_execute", on_sql)
-    event.remove(db.engine, "commit", on_commit)
+    event.remove(db.engine, "checkout", on_checkout)
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -47,13 +54,16 @@ def test_warm_request_reads_nothing_and_commits_twice(client, make_channel, make
     wait_for_logs(key.user_id, 1)
     counted["sql"].clear()
     counted["commits"] = 0
+    counted["statements"].clear()
     answer = client.post("/v1/chat/completions", json=body, headers=headers)
     assert answer.status_code == 200
     answer.get_data()  # a stream settles when its generator ends, inside this call
     sql, commits = list(counted["sql"]), counted["commits"]
+    driver = [statement.split()[0].upper() for statement in counted["statements"]]
     assert len(wait_for_logs(key.user_id, 2)) == 2
     assert sql == [], "no statement may go through SQLAlchemy on a warm request"
     assert commits == 2
+    assert "SELECT" not in driver and driver.count("BEGIN") == 2, driver
 
 
 def test_log_rows_are_written_even_when_details_are_off(client, make_channel, make_token):
