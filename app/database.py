@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
+
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30000
+BUSY_FIRST_DELAY = 0.0002  # seconds; a relay write transaction holds the lock for about 0.1 ms
+BUSY_MAX_DELAY = 0.005
 WRITE_STATEMENTS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT")
 
 
@@ -37,6 +42,37 @@ def configure_engine(engine: Engine) -> None:
         head = statement.lstrip()[:9].upper()
         if head.startswith(WRITE_STATEMENTS) or _selects_for_update(context):
             cursor.execute("BEGIN IMMEDIATE")
+
+
+def begin_immediate(cursor) -> None:
+    """BEGIN IMMEDIATE on a raw SQLite cursor, waiting for the write lock without blocking the process.
+
+    SQLite's own busy handler sleeps inside the C call (1, 2, 5, 10 ... ms), which under a gevent
+    worker stalls every greenlet of the process, not just the one that waits. Here SQLite fails at
+    once (busy_timeout 0 for this one statement) and the retry sleeps with `time.sleep`, which gevent
+    makes cooperative (and which releases the GIL under threads); the overall wait is still bounded by
+    SQLITE_BUSY_TIMEOUT_MS, after which "database is locked" is raised as before.
+    """
+    cursor.execute("PRAGMA busy_timeout=0")
+    try:
+        deadline = None
+        delay = BUSY_FIRST_DELAY
+        while True:
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if getattr(exc, "sqlite_errorcode", sqlite3.SQLITE_BUSY) & 0xFF != sqlite3.SQLITE_BUSY:
+                    raise
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + SQLITE_BUSY_TIMEOUT_MS / 1000
+                elif now >= deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, BUSY_MAX_DELAY)
+    finally:
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def _selects_for_update(context) -> bool:

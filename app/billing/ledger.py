@@ -44,6 +44,8 @@ from collections.abc import Iterator  # noqa: E402
 
 from sqlalchemy import bindparam  # noqa: E402
 
+from app.database import begin_immediate  # noqa: E402
+
 LOG_COLUMNS = ("user_id", "created_at", "type", "content", "username", "token_name", "model_name", "quota",
                "prompt_tokens", "completion_tokens", "use_time", "is_stream", "channel_id", "token_id",
                "group_name", "ip", "request_id", "other")
@@ -96,7 +98,7 @@ def transaction(engine) -> Iterator[Tx]:
     SQLite. As with `engine.begin()`, the pool skips its reset-on-return rollback after our own commit
     or rollback, and a connection whose rollback fails is invalidated, never handed out again.
     On SQLite the write lock is taken up front (BEGIN IMMEDIATE), as app/database.py does for
-    statements that go through SQLAlchemy.
+    statements that go through SQLAlchemy, waiting for it cooperatively (app.database.begin_immediate).
     """
     fairy = engine.raw_connection()
     dbapi_connection = fairy.dbapi_connection
@@ -105,7 +107,7 @@ def transaction(engine) -> Iterator[Tx]:
         cursor = dbapi_connection.cursor()
         try:
             if engine.dialect.name == "sqlite" and not dbapi_connection.in_transaction:
-                cursor.execute("BEGIN IMMEDIATE")
+                begin_immediate(cursor)
             yield Tx(cursor, engine.dialect)
         finally:
             cursor.close()

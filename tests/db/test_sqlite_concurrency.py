@@ -118,3 +118,48 @@ def test_fifty_concurrent_inserts_all_land(app):
     assert db.session.scalar(select(func.count()).select_from(User)) == THREADS
     assert db.session.scalar(select(func.sum(User.quota))) == sum(range(THREADS))
     assert db.session.scalar(select(func.count()).select_from(Log)) == THREADS
+
+
+def test_billing_transactions_wait_for_the_write_lock_without_sqlite_sleeping(app, tmp_path, monkeypatch):
+    """app.database.begin_immediate: while another connection holds the write lock, the billing transaction
+    waits in time.sleep (cooperative under gevent), never in SQLite's own busy handler, then proceeds; past
+    the busy timeout it fails with "database is locked" as SQLite would."""
+    import sqlite3
+    import time
+
+    from app import database
+    from app.billing.ledger import transaction
+
+    user_id = make_user(quota=5).id
+    db.session.commit()
+    holder = sqlite3.connect(db.engine.url.database, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    sleeps: list[float] = []
+    real_sleep = time.sleep
+
+    def recording_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 3:
+            holder.execute("COMMIT")  # the lock is released while the transaction waits
+        real_sleep(seconds)
+
+    monkeypatch.setattr(database.time, "sleep", recording_sleep)
+    with transaction(db.engine) as tx:
+        tx.cursor.execute("UPDATE users SET quota = quota + 1 WHERE id = ?", (user_id,))
+    assert len(sleeps) == 3 and sleeps == sorted(sleeps)
+    with db.engine.connect() as conn:  # the connection's normal busy timeout is back
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == database.SQLITE_BUSY_TIMEOUT_MS
+        assert conn.execute(select(User.quota).where(User.id == user_id)).scalar() == 6
+
+    holder.execute("BEGIN IMMEDIATE")
+    monkeypatch.setattr(database, "SQLITE_BUSY_TIMEOUT_MS", 30)
+    monkeypatch.setattr(database.time, "sleep", real_sleep)
+    started = time.monotonic()
+    try:
+        with transaction(db.engine) as tx:
+            raise AssertionError("the lock is held elsewhere")
+    except sqlite3.OperationalError as exc:
+        assert "locked" in str(exc)
+    assert time.monotonic() - started < 5
+    holder.execute("COMMIT")
+    holder.close()
