@@ -23,9 +23,9 @@ Upstream 401/403 reach the client as 502 `upstream_auth_failed`: the client's ow
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable
 
 import requests
@@ -59,11 +59,11 @@ def relay(mode: str, *, credential: str | None = None,
         credential = request.headers.get("Authorization")
     caller = authenticate(credential, request.remote_addr or "")
     if parse is not None:
-        req = parse(request.get_data(cache=False))
+        req = parse(request_body())
     elif mode in Mode.MULTIPART:
         req = parse_multipart_request(mode, request.form, request.files)
     else:
-        req = parse_json_request(mode, request.get_data(cache=False))
+        req = parse_json_request(mode, request_body())
     caller.check_model(req.model)
     price = pricing.price_for(req.model, caller.group)
     if mode == Mode.IMAGES:
@@ -81,7 +81,7 @@ def relay(mode: str, *, credential: str | None = None,
     ctx = RelayContext(mode=mode, origin_model=req.model, stream=req.stream, body=req.body, raw_body=req.raw,
                        form=req.form if mode in Mode.MULTIPART else {}, files=req.files,
                        client_wants_usage=req.client_wants_usage, user_id=caller.user.id,
-                       token_id=caller.key.token_id, group=caller.group, request_id=uuid.uuid4().hex,
+                       token_id=caller.key.token_id, group=caller.group, request_id=os.urandom(16).hex(),
                        headers=req.headers)
     retries = 0 if caller.pinned_channel is not None else int(store.get("RetryTimes"))
     log_details = bool(store.get("LogConsumeEnabled"))
@@ -111,6 +111,25 @@ def relay(mode: str, *, credential: str | None = None,
         quota.refund(reservation)
         raise
     return Response(outcome.body, 200, headers=headers, content_type=outcome.content_type)
+
+
+def request_body() -> bytes:
+    """The request body, as `request.get_data(cache=False)` returns it.
+
+    When the server bounds the input stream itself (gunicorn sets `wsgi.input_terminated`) and the body
+    has a plain Content-Length within MAX_CONTENT_LENGTH, it is one read of that many bytes, not
+    werkzeug's loop of 64 KiB reads through a LimitedStream (two 64 KiB buffers per request);
+    anything else (chunked, no length, too large: 413) goes through werkzeug as before.
+    """
+    environ = request.environ
+    length = environ.get("CONTENT_LENGTH")
+    if ("wsgi.input_terminated" in environ and "HTTP_TRANSFER_ENCODING" not in environ and length
+            and length.isdigit() and length.isascii()):
+        size = int(length)
+        limit = request.max_content_length
+        if limit is None or size <= limit:
+            return environ["wsgi.input"].read(size) if size else b""
+    return request.get_data(cache=False)
 
 
 # -- attempts ---------------------------------------------------------------------------------------------
