@@ -138,7 +138,7 @@ def _send_direct(req: UpstreamRequest, connect_timeout: float, read_timeout: flo
     try:
         conn = adapter.get_connection_with_tls_context(_Target(url), True, None, None)
     except LocationValueError as exc:
-        raise InvalidURL(exc)
+        raise InvalidURL(exc) from exc
     parts = urlsplit(url)
     target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
     try:
@@ -147,29 +147,29 @@ def _send_direct(req: UpstreamRequest, connect_timeout: float, read_timeout: flo
                            retries=adapter.max_retries, timeout=Timeout(connect=connect_timeout, read=read_timeout),
                            chunked=False)
     except (ProtocolError, OSError) as err:  # the same mapping as requests' HTTPAdapter.send
-        raise requests.ConnectionError(err)
+        raise requests.ConnectionError(err) from err
     except MaxRetryError as exc:
         reason = exc.reason
         if isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError):
-            raise ConnectTimeout(exc)
+            raise ConnectTimeout(exc) from exc
         if isinstance(reason, ResponseError):
-            raise RetryError(exc)
+            raise RetryError(exc) from exc
         if isinstance(reason, _ProxyError):
-            raise ProxyError(exc)
+            raise ProxyError(exc) from exc
         if isinstance(reason, _SSLError):
-            raise SSLError(exc)
-        raise requests.ConnectionError(exc)
+            raise SSLError(exc) from exc
+        raise requests.ConnectionError(exc) from exc
     except ClosedPoolError as exc:
-        raise requests.ConnectionError(exc)
+        raise requests.ConnectionError(exc) from exc
     except _ProxyError as exc:
-        raise ProxyError(exc)
+        raise ProxyError(exc) from exc
     except (_SSLError, _HTTPError) as exc:
         if isinstance(exc, _SSLError):
-            raise SSLError(exc)
+            raise SSLError(exc) from exc
         if isinstance(exc, ReadTimeoutError):
-            raise ReadTimeout(exc)
+            raise ReadTimeout(exc) from exc
         if isinstance(exc, _InvalidHeader):
-            raise InvalidHeader(exc)
+            raise InvalidHeader(exc) from exc
         raise
     response = requests.Response()
     response.status_code = raw.status
@@ -183,13 +183,13 @@ def _send_direct(req: UpstreamRequest, connect_timeout: float, read_timeout: flo
         try:  # what requests' Response.content raises for each failure while reading the body
             response._content = raw.read(decode_content=True) or b""
         except ProtocolError as exc:
-            raise ChunkedEncodingError(exc)
+            raise ChunkedEncodingError(exc) from exc
         except DecodeError as exc:
-            raise ContentDecodingError(exc)
+            raise ContentDecodingError(exc) from exc
         except ReadTimeoutError as exc:
-            raise requests.ConnectionError(exc)
+            raise requests.ConnectionError(exc) from exc
         except _SSLError as exc:
-            raise SSLError(exc)
+            raise SSLError(exc) from exc
         response._content_consumed = True
     return response
 
