@@ -40,6 +40,8 @@ def add_system_log(content: str, user=None, **extra: Any) -> Log:
 # statement on SQLite. Transactions still go through `engine.begin()` (pool, commit, rollback).
 
 import contextlib  # noqa: E402 - kept with the code that needs it
+import os  # noqa: E402
+import threading  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 
 from sqlalchemy import bindparam  # noqa: E402
@@ -98,15 +100,48 @@ def transaction(engine) -> Iterator[Tx]:
     SQLite. As with `engine.begin()`, the pool skips its reset-on-return rollback after our own commit
     or rollback, and a connection whose rollback fails is invalidated, never handed out again.
     On SQLite the write lock is taken up front (BEGIN IMMEDIATE), as app/database.py does for
-    statements that go through SQLAlchemy, waiting for it cooperatively (app.database.begin_immediate).
+    statements that go through SQLAlchemy, waiting for it cooperatively (app.database.begin_immediate),
+    and a process runs one such transaction at a time (see _sqlite_writer).
     """
+    if engine.dialect.name == "sqlite":
+        with _sqlite_writer():
+            with _transaction(engine, sqlite=True) as tx:
+                yield tx
+    else:
+        with _transaction(engine, sqlite=False) as tx:
+            yield tx
+
+
+_writer: tuple[int, Any] | None = None
+
+
+def _sqlite_writer():
+    """This process's lock around its SQLite billing transactions (made after fork, so under gevent it
+    is the patched, cooperative lock).
+
+    SQLite has one write lock per database anyway; taking turns inside the process first means that
+    while the write lock is held by another process only one greenlet (or thread) waits for it, and it
+    waits holding the only pooled connection in use for billing. Without it every waiting request held
+    a connection, the pool overflowed, and each overflow connection was opened (pragmas, schema read)
+    and closed again: most of the CPU of billing with two workers under load.
+    """
+    global _writer
+    current = _writer
+    pid = os.getpid()
+    if current is None or current[0] != pid:
+        current = _writer = (pid, threading.RLock())
+    return current[1]
+
+
+@contextlib.contextmanager
+def _transaction(engine, *, sqlite: bool) -> Iterator[Tx]:
     fairy = engine.raw_connection()
     dbapi_connection = fairy.dbapi_connection
     ended = False
     try:
         cursor = dbapi_connection.cursor()
         try:
-            if engine.dialect.name == "sqlite" and not dbapi_connection.in_transaction:
+            if sqlite and not dbapi_connection.in_transaction:
                 begin_immediate(cursor)
             yield Tx(cursor, engine.dialect)
         finally:
