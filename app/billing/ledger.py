@@ -42,7 +42,8 @@ def add_system_log(content: str, user=None, **extra: Any) -> Log:
 import contextlib  # noqa: E402 - kept with the code that needs it
 import os  # noqa: E402
 import threading  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
 
 from sqlalchemy import bindparam  # noqa: E402
 
@@ -133,6 +134,171 @@ def _sqlite_writer():
     return current[1]
 
 
+# -- group commit -------------------------------------------------------------------------------------------
+# On SQLite every write transaction costs far more than its statements: the write lock (taken in turns
+# with the other workers), a page cache that another process's commit has emptied, and the commit's WAL
+# frames for every page touched (the users, tokens and channels rows, the rightmost leaf of the logs
+# table and of each of its indexes, the rollup). Requests of one process that bill at the same moment
+# therefore share one transaction: each one's statements run inside a SAVEPOINT of their own (a failure
+# rolls back only that request's statements and is raised to that request alone), and every request
+# returns only after the shared COMMIT, so nothing is answered before its write is durable.
+
+class _Item:
+    __slots__ = ("work", "result", "error", "done", "lead")
+
+    def __init__(self, work: Callable[[Tx], Any]) -> None:
+        self.work = work
+        self.result: Any = None
+        self.error: BaseException | None = _NOT_RUN
+        self.done = threading.Event()
+        self.lead = False  # handed the leadership: run the next batch
+
+    def outcome(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+class _Group:
+    __slots__ = ("mutex", "pending", "leading")
+
+    def __init__(self) -> None:
+        self.mutex = threading.Lock()
+        self.pending: list[_Item] = []
+        self.leading = False
+
+
+_NOT_RUN = RuntimeError("the billing transaction did not run")
+_group: tuple[int, _Group] | None = None
+
+
+def _this_group() -> _Group:
+    global _group
+    current = _group
+    pid = os.getpid()
+    if current is None or current[0] != pid:
+        current = _group = (pid, _Group())
+    return current[1]
+
+
+def run(engine, work: Callable[[Tx], Any]) -> Any:
+    """`work(tx)` in a write transaction, committed before this returns; its exception is raised here
+    and undoes only its own statements. `work` must only run statements on `tx` (it may run in another
+    greenlet or thread of this process, inside a transaction shared with other requests on SQLite)."""
+    if engine.dialect.name != "sqlite" or _in_event_loop():
+        with transaction(engine) as tx:
+            return work(tx)
+    group = _this_group()
+    item = _Item(work)
+    with group.mutex:
+        group.pending.append(item)
+        follow = group.leading
+        group.leading = True
+    if follow:
+        try:
+            item.done.wait()
+        except BaseException:
+            _withdraw(group, item)
+            raise
+        if not item.lead:
+            return item.outcome()
+    batch: list[_Item] = []
+    try:
+        if _cooperative():
+            time.sleep(0)  # one turn of the gevent loop: requests about to bill join this transaction
+        with group.mutex:
+            batch, group.pending = group.pending, []
+        _run_batch(engine, batch)
+    finally:
+        if item not in batch:
+            with group.mutex:
+                if item in group.pending:
+                    group.pending.remove(item)
+        _hand_on(group)
+        for other in batch:
+            if other is not item:
+                other.done.set()
+    return item.outcome()
+
+
+_gevent_time: bool | None = None
+
+
+def _cooperative() -> bool:
+    """True when time.sleep is gevent's (a yield to the other greenlets, ~1 us); under threads the
+    others bill concurrently anyway, and a real sleep(0) would be a syscall and a trip to the scheduler."""
+    global _gevent_time
+    if _gevent_time is None:
+        try:
+            from gevent import monkey
+        except ImportError:  # pragma: no cover - gevent is a dependency
+            _gevent_time = False
+        else:
+            _gevent_time = bool(monkey.is_module_patched("time"))
+    return _gevent_time
+
+
+def _in_event_loop() -> bool:
+    """True in gevent's hub (a generator finalised by the garbage collector there, say), where nothing may
+    wait: billing then runs on its own, as a plain transaction."""
+    if not _cooperative():
+        return False
+    import gevent
+
+    return gevent.getcurrent() is gevent.get_hub()
+
+
+def _withdraw(group: _Group, item: _Item) -> None:
+    """A waiting request that is going away: its work must not run later; pass on a leadership it got."""
+    with group.mutex:
+        if item in group.pending:
+            group.pending.remove(item)
+        promoted = item.lead
+    if promoted:
+        _hand_on(group)
+
+
+def _hand_on(group: _Group) -> None:
+    with group.mutex:
+        if not group.pending:
+            group.leading = False
+            return
+        successor = group.pending[0]
+        successor.lead = True
+    successor.done.set()
+
+
+def _run_batch(engine, batch: list[_Item]) -> None:
+    """Run every item of `batch` in one transaction; record each one's result or error."""
+    if not batch:
+        return
+    try:
+        with _sqlite_writer(), _transaction(engine, sqlite=True) as tx:
+            if len(batch) == 1:
+                item = batch[0]
+                item.result = item.work(tx)
+                item.error = None
+            else:
+                cursor = tx.cursor
+                for item in batch:
+                    cursor.execute("SAVEPOINT billing")
+                    try:
+                        item.result = item.work(tx)
+                        item.error = None
+                    except Exception as exc:  # noqa: BLE001 - that request's failure, raised to it alone
+                        cursor.execute("ROLLBACK TO billing")
+                        item.result, item.error = None, exc
+                    cursor.execute("RELEASE billing")
+    except BaseException as exc:  # BEGIN or COMMIT failed (or the single item raised): nothing was written
+        error = exc if isinstance(exc, Exception) else RuntimeError(f"billing transaction interrupted ({exc!r})")
+        for item in batch:
+            item.result = None
+            if item.error is None or item.error is _NOT_RUN:
+                item.error = error
+        if not isinstance(exc, Exception):
+            raise  # in the leader only; the others get a plain error
+
+
 @contextlib.contextmanager
 def _transaction(engine, *, sqlite: bool) -> Iterator[Tx]:
     fairy = engine.raw_connection()
@@ -198,6 +364,11 @@ def log_params(row: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+def insert_log_params(tx: Tx, params: dict[str, Any]) -> None:
+    """Insert one log row already turned into statement parameters (`log_params`)."""
+    tx.run(_LOG_INSERT, params)
+
+
 def insert_log(conn, row: dict[str, Any]) -> None:
     """Insert one log row (a dict of `logs` column names; `other` may be a dict) on a Tx or a Connection."""
     if isinstance(conn, Tx):
@@ -240,6 +411,11 @@ def quota_data_params(*, user_id: int, username: str, model_name: str, token_id:
     return {"user_id": user_id, "username": username or "", "model_name": model_name, "token_id": token_id or 0,
             "channel_id": channel_id or 0, "created_at": created_at - created_at % 3600, "quota": quota,
             "token_used": token_used, "count": count}
+
+
+def upsert_quota_data_params(tx: Tx, params: dict[str, Any]) -> None:
+    """Add one request to its rollup bucket, with parameters from `quota_data_params`."""
+    tx.run(_QUOTA_DATA_UPSERT, params)
 
 
 def upsert_quota_data(tx: Tx, **fields: Any) -> None:

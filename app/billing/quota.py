@@ -17,9 +17,12 @@
 Every transaction locks rows in the same order (the token, then the user, then the channel), so a
 reservation and a settlement of the same key never deadlock on PostgreSQL or MySQL.
 The statements are Core UPDATEs compiled once per dialect and run on the raw cursor of a pooled connection
-of their own (app.billing.ledger.transaction), never the ORM session, so no transaction is ever left open
+of their own (app.billing.ledger.run), never the ORM session, so no transaction is ever left open
 across an upstream call or a stream. On PostgreSQL the settlement is a single statement of data-modifying
 CTEs run in autocommit: one round trip instead of seven.
+On SQLite, requests of one process that bill at the same moment share the transaction (group commit,
+app.billing.ledger): each request's statements run in a savepoint of their own, so "rolls the transaction
+back" above means "rolls that request's savepoint back", and every call returns only after the COMMIT.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from flask import has_app_context
 from sqlalchemy import bindparam, func, literal_column, select, update
 
 from app.billing import ledger
-from app.billing.ledger import Prepared, transaction
+from app.billing.ledger import Prepared
 from app.errors import InsufficientQuota
 from app.extensions import db
 from app.models import Channel, Token, User
@@ -151,7 +154,8 @@ def reserve(user_id: int, token_id: int, amount: int, *, unlimited: bool = False
     release_session()
     engine = db.engine
     stamp = _utcnow()
-    with transaction(engine) as tx:
+
+    def work(tx: ledger.Tx) -> None:
         if not unlimited:
             result = tx.run(_TOKEN_RESERVE, {"b_id": token_id, "b_need": need, "b_amount": amount, "updated_at": stamp})
             if result != 1:
@@ -159,6 +163,8 @@ def reserve(user_id: int, token_id: int, amount: int, *, unlimited: bool = False
         result = tx.run(_USER_RESERVE, {"b_id": user_id, "b_need": need, "b_amount": amount, "updated_at": stamp})
         if result != 1:
             raise InsufficientQuota("your account does not have enough quota left for this request")
+
+    ledger.run(engine, work)
     return Reservation(user_id, token_id, unlimited, amount, engine)
 
 
@@ -176,7 +182,10 @@ def settle(res: Reservation, quota: int, *, channel_id: int, response_ms: int, l
         _settle_postgres(res, quota, delta, now, stamp, channel_id, response_ms, log, rollup)
         res.closed = True
         return
-    with transaction(res.engine) as tx:
+    log_row = ledger.log_params({**log, "quota": quota, "created_at": now})
+    rollup_row = ledger.quota_data_params(quota=quota, created_at=now, **rollup) if rollup is not None else None
+
+    def work(tx: ledger.Tx) -> None:
         if res.unlimited:
             tx.run(_TOKEN_SETTLE_UNLIMITED, {"b_id": res.token_id, "b_used": quota, "b_now": now,
                                               "updated_at": stamp})
@@ -186,9 +195,11 @@ def settle(res: Reservation, quota: int, *, channel_id: int, response_ms: int, l
         tx.run(_USER_SETTLE, {"b_id": res.user_id, "b_delta": delta, "b_used": quota, "updated_at": stamp})
         if channel_id:
             tx.run(_CHANNEL_SETTLE, {"b_id": channel_id, "b_used": quota, "b_ms": response_ms, "updated_at": stamp})
-        ledger.insert_log(tx, {**log, "quota": quota, "created_at": now})
-        if rollup is not None:
-            ledger.upsert_quota_data(tx, quota=quota, created_at=now, **rollup)
+        ledger.insert_log_params(tx, log_row)
+        if rollup_row is not None:
+            ledger.upsert_quota_data_params(tx, rollup_row)
+
+    ledger.run(res.engine, work)
     res.closed = True
 
 
@@ -214,11 +225,15 @@ def refund(res: Reservation, *, error_log: dict[str, Any] | None = None) -> None
         return
     release_session()
     stamp = _utcnow()
-    with transaction(res.engine) as tx:
+    log_row = ledger.log_params({**error_log, "quota": 0}) if error_log is not None else None
+
+    def work(tx: ledger.Tx) -> None:
         if res.amount:
             if not res.unlimited:
                 tx.run(_TOKEN_GIVE_BACK, {"b_id": res.token_id, "b_amount": res.amount, "updated_at": stamp})
             tx.run(_USER_GIVE_BACK, {"b_id": res.user_id, "b_amount": res.amount, "updated_at": stamp})
-        if error_log is not None:
-            ledger.insert_log(tx, {**error_log, "quota": 0})
+        if log_row is not None:
+            ledger.insert_log_params(tx, log_row)
+
+    ledger.run(res.engine, work)
     res.closed = True
