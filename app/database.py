@@ -44,16 +44,18 @@ def configure_engine(engine: Engine) -> None:
             cursor.execute("BEGIN IMMEDIATE")
 
 
-def begin_immediate(cursor) -> None:
+def begin_immediate(cursor, *, busy_timeout_is_zero: bool = False) -> None:
     """BEGIN IMMEDIATE on a raw SQLite cursor, waiting for the write lock without blocking the process.
 
     SQLite's own busy handler sleeps inside the C call (1, 2, 5, 10 ... ms), which under a gevent
     worker stalls every greenlet of the process, not just the one that waits. Here SQLite fails at
-    once (busy_timeout 0 for this one statement) and the retry sleeps with `time.sleep`, which gevent
-    makes cooperative (and which releases the GIL under threads); the overall wait is still bounded by
-    SQLITE_BUSY_TIMEOUT_MS, after which "database is locked" is raised as before.
+    once (busy_timeout 0: set for this one statement, or for good on a connection of the billing's own,
+    `busy_timeout_is_zero`) and the retry sleeps with `time.sleep`, which gevent makes cooperative (and
+    which releases the GIL under threads); the overall wait is still bounded by SQLITE_BUSY_TIMEOUT_MS,
+    after which "database is locked" is raised as before.
     """
-    cursor.execute("PRAGMA busy_timeout=0")
+    if not busy_timeout_is_zero:
+        cursor.execute("PRAGMA busy_timeout=0")
     try:
         deadline = None
         delay = BUSY_FIRST_DELAY
@@ -72,7 +74,8 @@ def begin_immediate(cursor) -> None:
                 time.sleep(delay)
                 delay = min(delay * 2, BUSY_MAX_DELAY)
     finally:
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        if not busy_timeout_is_zero:
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def _selects_for_update(context) -> bool:

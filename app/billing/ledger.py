@@ -43,9 +43,10 @@ import contextlib  # noqa: E402 - kept with the code that needs it
 import os  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
+import weakref  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 
-from sqlalchemy import bindparam  # noqa: E402
+from sqlalchemy import bindparam, event  # noqa: E402
 
 from app.database import begin_immediate  # noqa: E402
 
@@ -100,16 +101,17 @@ def transaction(engine) -> Iterator[Tx]:
     Connection and Transaction objects around it: a third of the CPU a short transaction costs on
     SQLite. As with `engine.begin()`, the pool skips its reset-on-return rollback after our own commit
     or rollback, and a connection whose rollback fails is invalidated, never handed out again.
-    On SQLite the write lock is taken up front (BEGIN IMMEDIATE), as app/database.py does for
-    statements that go through SQLAlchemy, waiting for it cooperatively (app.database.begin_immediate),
-    and a process runs one such transaction at a time (see _sqlite_writer).
+    On SQLite a process runs one such transaction at a time (see _sqlite_writer), on a connection kept
+    for billing (see _billing_connection), and the write lock is taken up front (BEGIN IMMEDIATE), as
+    app/database.py does for statements that go through SQLAlchemy, waiting for it cooperatively
+    (app.database.begin_immediate).
     """
     if engine.dialect.name == "sqlite":
         with _sqlite_writer():
-            with _transaction(engine, sqlite=True) as tx:
+            with _sqlite_transaction(engine) as tx:
                 yield tx
     else:
-        with _transaction(engine, sqlite=False) as tx:
+        with _transaction(engine) as tx:
             yield tx
 
 
@@ -273,7 +275,7 @@ def _run_batch(engine, batch: list[_Item]) -> None:
     if not batch:
         return
     try:
-        with _sqlite_writer(), _transaction(engine, sqlite=True) as tx:
+        with _sqlite_writer(), _sqlite_transaction(engine) as tx:
             if len(batch) == 1:
                 item = batch[0]
                 item.result = item.work(tx)
@@ -300,15 +302,13 @@ def _run_batch(engine, batch: list[_Item]) -> None:
 
 
 @contextlib.contextmanager
-def _transaction(engine, *, sqlite: bool) -> Iterator[Tx]:
+def _transaction(engine) -> Iterator[Tx]:
     fairy = engine.raw_connection()
     dbapi_connection = fairy.dbapi_connection
     ended = False
     try:
         cursor = dbapi_connection.cursor()
         try:
-            if sqlite and not dbapi_connection.in_transaction:
-                begin_immediate(cursor)
             yield Tx(cursor, engine.dialect)
         finally:
             cursor.close()
@@ -323,6 +323,59 @@ def _transaction(engine, *, sqlite: bool) -> Iterator[Tx]:
         raise
     finally:
         _check_in(fairy, ended)
+
+
+_billing_connections: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine -> {pid: connection}
+
+
+def _billing_connection(engine):
+    """This process's own SQLite connection for billing transactions (call under _sqlite_writer).
+
+    Taken out of the pool once (with the pool's connect-time pragmas) and kept: no checkout and check-in
+    per transaction, busy_timeout 0 for good (the write lock is waited for in begin_immediate, never
+    inside SQLite), and a page cache that only another process's commit empties. Closed with the engine
+    (engine.dispose()); a connection that fails to roll back is closed and replaced.
+    """
+    by_pid = _billing_connections.get(engine)
+    if by_pid is None:
+        by_pid = _billing_connections[engine] = {}
+        event.listen(engine, "engine_disposed", _close_billing_connection)
+    pid = os.getpid()
+    connection = by_pid.get(pid)
+    if connection is None:
+        fairy = engine.raw_connection()
+        connection = fairy.dbapi_connection
+        fairy.detach()
+        connection.execute("PRAGMA busy_timeout=0")
+        by_pid[pid] = connection
+    return connection
+
+
+def _close_billing_connection(engine) -> None:
+    connection = _billing_connections.get(engine, {}).pop(os.getpid(), None)  # never another process's
+    if connection is not None:
+        with contextlib.suppress(Exception):
+            connection.close()
+
+
+@contextlib.contextmanager
+def _sqlite_transaction(engine) -> Iterator[Tx]:
+    connection = _billing_connection(engine)
+    try:
+        cursor = connection.cursor()
+        try:
+            if not connection.in_transaction:
+                begin_immediate(cursor, busy_timeout_is_zero=True)
+            yield Tx(cursor, engine.dialect)
+        finally:
+            cursor.close()
+        connection.commit()
+    except BaseException:
+        try:
+            connection.rollback()
+        except Exception:  # noqa: BLE001 - a broken connection: replace it, report the first error
+            _close_billing_connection(engine)
+        raise
 
 
 def _check_in(fairy, transaction_ended: bool) -> None:

@@ -48,13 +48,13 @@ def test_a_failing_request_undoes_only_its_own_statements(app, user_id):
 
 
 def test_a_failed_commit_fails_every_request_of_the_batch(app, user_id, monkeypatch):
-    real = ledger._transaction
+    real = ledger._sqlite_transaction
 
     class Boom(Exception):
         pass
 
-    def failing_commit(engine, *, sqlite):
-        cm = real(engine, sqlite=sqlite)
+    def failing_commit(engine):
+        cm = real(engine)
 
         class Wrapper:
             def __enter__(self):
@@ -66,7 +66,7 @@ def test_a_failed_commit_fails_every_request_of_the_batch(app, user_id, monkeypa
                 raise error
         return Wrapper()
 
-    monkeypatch.setattr(ledger, "_transaction", failing_commit)
+    monkeypatch.setattr(ledger, "_sqlite_transaction", failing_commit)
     items = [ledger._Item(_add(user_id, 1)), ledger._Item(_add(user_id, 10))]
     ledger._run_batch(db.engine, items)
     assert _quota(user_id) == 1000
@@ -144,3 +144,25 @@ def test_reserve_refused_in_a_shared_transaction_takes_nothing(app, monkeypatch)
     with db.engine.connect() as conn:
         assert conn.execute(select(Token.remain_quota).where(Token.id == token_id)).scalar_one() == 900
     assert _quota(rich_id) == 4900
+
+
+def test_billing_has_a_connection_of_its_own_closed_with_the_engine(app, user_id):
+    """Billing keeps one SQLite connection per process, outside the pool, with busy_timeout 0 (the write lock
+    is waited for cooperatively); the pool's connections keep the normal busy timeout; dispose closes it."""
+    import sqlite3
+
+    from app.database import SQLITE_BUSY_TIMEOUT_MS
+
+    ledger.run(db.engine, _add(user_id, 1))
+    own = ledger._billing_connection(db.engine)
+    ledger.run(db.engine, _add(user_id, 1))
+    assert ledger._billing_connection(db.engine) is own
+    assert own.execute("PRAGMA busy_timeout").fetchone()[0] == 0
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == SQLITE_BUSY_TIMEOUT_MS
+    assert _quota(user_id) == 1002
+    db.engine.dispose()
+    with pytest.raises(sqlite3.ProgrammingError):
+        own.execute("SELECT 1")
+    ledger.run(db.engine, _add(user_id, 1))  # a new one on next use
+    assert ledger._billing_connection(db.engine) is not own and _quota(user_id) == 1003
