@@ -25,6 +25,12 @@ from app.models import Option
 log = logging.getLogger(__name__)
 
 SECRET_SUFFIXES = ("Secret", "Token", "Key")
+# Names that end like a secret but are public by design: Turnstile's site key is embedded in every page.
+NOT_SECRET = frozenset({"TurnstileSiteKey"})
+DEFAULT_EMAIL_DOMAIN_WHITELIST = [  # new-api's default list
+    "gmail.com", "163.com", "126.com", "qq.com", "outlook.com", "hotmail.com", "icloud.com", "yahoo.com",
+    "foxmail.com",
+]
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,24 @@ DEFAULT_MODEL_PRICE = {
     "mj_inpaint": 0, "mj_custom_zoom": 0, "mj_describe": 0.05, "mj_upscale": 0.05, "mj_upload": 0.05,
     "swap_face": 0.05, "mj_video": 0.8, "suno_music": 0.1, "suno_lyrics": 0.01,
 }
+
+
+def _check_domains(domains: list[str]) -> str | None:
+    for domain in domains:
+        if domain != domain.lower() or "." not in domain or domain.startswith((".", "@")) or " " in domain:
+            return f"{domain!r} is not a lower-case domain name such as example.com"
+    return None
+
+
+def _check_mail_and_turnstile(values: dict) -> str | None:
+    """Switches that would lock users out when what they need is missing (as one-api's option checks)."""
+    if values["EmailVerificationEnabled"] and not values["SMTPServer"]:
+        return "EmailVerificationEnabled needs SMTPServer: set up e-mail first"
+    if values["EmailDomainRestrictionEnabled"] and not values["EmailDomainWhitelist"]:
+        return "EmailDomainRestrictionEnabled needs at least one domain in EmailDomainWhitelist"
+    if values["TurnstileCheckEnabled"] and not (values["TurnstileSiteKey"] and values["TurnstileSecretKey"]):
+        return "TurnstileCheckEnabled needs TurnstileSiteKey and TurnstileSecretKey"
+    return None
 
 
 def _check_checkin(values: dict) -> str | None:
@@ -110,6 +134,17 @@ SPECS: dict[str, Spec] = {
     "TelegramBotToken": Spec("str", ""),
     "WeChatAuthEnabled": Spec("bool", False),
     "TurnstileCheckEnabled": Spec("bool", False),
+    "TurnstileSiteKey": Spec("str", ""),
+    "TurnstileSecretKey": Spec("str", ""),
+    # E-mail (SMTP); SMTPPort 465 or SMTPSSLEnabled means implicit TLS, any other port STARTTLS when offered
+    "SMTPServer": Spec("str", ""),
+    "SMTPPort": Spec("int", 587, minimum=1, maximum=65535),
+    "SMTPSSLEnabled": Spec("bool", False),
+    "SMTPAccount": Spec("str", ""),
+    "SMTPFrom": Spec("str", ""),
+    "SMTPToken": Spec("str", ""),
+    "EmailDomainRestrictionEnabled": Spec("bool", False),
+    "EmailDomainWhitelist": Spec("text_lines", DEFAULT_EMAIL_DOMAIN_WHITELIST, check=_check_domains),
     # Quota and pricing
     "QuotaPerUnit": Spec("float", 500000.0, check=lambda v: None if v > 0 else "must be greater than 0"),
     "QuotaForNewUser": Spec("int", 0, minimum=0),
@@ -149,8 +184,15 @@ SPECS: dict[str, Spec] = {
     "LogConsumeEnabled": Spec("bool", True),
     "LogRetentionDays": Spec("int", 0, minimum=0),
 }
-CROSS_CHECKS: list[Callable[[dict], str | None]] = [_check_checkin]
-PUBLIC_KEYS = frozenset(k for k in SPECS if not k.endswith(SECRET_SUFFIXES))
+CROSS_CHECKS: list[Callable[[dict], str | None]] = [_check_checkin, _check_mail_and_turnstile]
+
+
+def is_secret(key: str) -> bool:
+    """Secrets (names ending in Secret, Token or Key, except NOT_SECRET) are never read back out."""
+    return key.endswith(SECRET_SUFFIXES) and key not in NOT_SECRET
+
+
+PUBLIC_KEYS = frozenset(k for k in SPECS if not is_secret(k))
 
 
 def _is_number(value: Any) -> bool:
@@ -329,5 +371,5 @@ def get_option(key: str) -> Any:
 
 
 def public_options() -> dict[str, Any]:
-    """Every option whose name does not end in Secret, Token or Key."""
+    """Every option that is not a secret (see is_secret)."""
     return {k: v for k, v in options().all().items() if k in PUBLIC_KEYS}

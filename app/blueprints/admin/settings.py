@@ -12,7 +12,7 @@ from app.blueprints.admin import bp
 from app.blueprints.admin.setting_labels import HELP, LABELS
 from app.errors import ValidationError
 from app.models import Role
-from app.options import SECRET_SUFFIXES, SPECS, options, serialize_value
+from app.options import SPECS, is_secret, options, serialize_value
 from app.web.auth import page_role_required
 from app.web.htmx import render, toast, wants_fragment
 
@@ -23,10 +23,13 @@ GROUPS: list[tuple[str, object, list[str]]] = [
         "DataExportEnabled", "DataExportDefaultTime", "LogConsumeEnabled", "LogRetentionDays"]),
     ("registration", _l("Registration and login"), [
         "RegisterEnabled", "PasswordLoginEnabled", "PasswordRegisterEnabled", "EmailVerificationEnabled",
-        "TurnstileCheckEnabled", "GitHubOAuthEnabled", "GitHubClientId", "GitHubClientSecret", "OIDCEnabled",
-        "OIDCClientId", "OIDCClientSecret", "OIDCWellKnown", "LinuxDOOAuthEnabled", "LinuxDOClientId",
-        "LinuxDOClientSecret", "TelegramOAuthEnabled",
+        "TurnstileCheckEnabled", "TurnstileSiteKey", "TurnstileSecretKey", "GitHubOAuthEnabled", "GitHubClientId",
+        "GitHubClientSecret", "OIDCEnabled", "OIDCClientId", "OIDCClientSecret", "OIDCWellKnown",
+        "LinuxDOOAuthEnabled", "LinuxDOClientId", "LinuxDOClientSecret", "TelegramOAuthEnabled",
         "TelegramBotToken", "WeChatAuthEnabled"]),
+    ("email", _l("E-mail"), [
+        "SMTPServer", "SMTPPort", "SMTPSSLEnabled", "SMTPAccount", "SMTPFrom", "SMTPToken",
+        "EmailDomainRestrictionEnabled", "EmailDomainWhitelist"]),
     ("quota", _l("Quota and ratios"), [
         "QuotaPerUnit", "QuotaForNewUser", "QuotaRemindThreshold", "PreConsumedQuota", "SelfUseModeEnabled",
         "RetryTimes", "ModelRequestRateLimitCount", "ModelRatio", "CompletionRatio", "ModelPrice",
@@ -44,10 +47,6 @@ GROUP_KEYS = {name: [k for k in keys if k in SPECS] for name, _, keys in GROUPS}
 LONG_TEXT = {"Notice", "Footer", "About", "HomePageContent"}
 QUOTA_KEYS = {"QuotaForNewUser", "QuotaRemindThreshold", "PreConsumedQuota", "CheckInQuota", "CheckInMaxQuota",
               "QuotaForInviter", "QuotaForInvitee"}
-
-
-def is_secret(key: str) -> bool:
-    return key.endswith(SECRET_SUFFIXES)
 
 
 def _widget(key: str) -> str:
