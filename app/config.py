@@ -110,6 +110,10 @@ class Config:
         self.RATELIMIT_LOGIN = os.environ.get("RATELIMIT_LOGIN", "10 per minute")
         self.RATELIMIT_REGISTER = os.environ.get("RATELIMIT_REGISTER", "5 per hour")
         self.RATELIMIT_REDEEM = os.environ.get("RATELIMIT_REDEEM", "20 per minute")
+        # Mails sent by /api/verification and /api/reset_password, per peer address and per recipient.
+        self.RATELIMIT_EMAIL = os.environ.get("RATELIMIT_EMAIL", "5 per 10 minutes")
+        # Wrong e-mail codes or reset tokens tried for one address before it is locked for the window.
+        self.RATELIMIT_CODE_ATTEMPTS = os.environ.get("RATELIMIT_CODE_ATTEMPTS", "10 per 15 minutes")
         self.RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
         # How often (seconds) a process without Redis checks the options version in the database.
         self.OPTIONS_SYNC_SECONDS = _env_float("OPTIONS_SYNC_SECONDS", 1.0)
@@ -128,6 +132,11 @@ class Config:
         self.OAUTH_GITHUB_API_BASE = os.environ.get("OAUTH_GITHUB_API_BASE", "")
         self.OAUTH_LINUXDO_BASE = os.environ.get("OAUTH_LINUXDO_BASE", "")
         self.OAUTH_HTTP_TIMEOUT = _env_float("OAUTH_HTTP_TIMEOUT", 10.0)
+        # Cloudflare Turnstile's siteverify endpoint (a mock in tests) and the SMTP connection timeout.
+        self.TURNSTILE_VERIFY_URL = os.environ.get(
+            "TURNSTILE_VERIFY_URL", "https://challenges.cloudflare.com/turnstile/v0/siteverify")
+        self.TURNSTILE_TIMEOUT = _env_float("TURNSTILE_TIMEOUT", 10.0)
+        self.SMTP_TIMEOUT = _env_float("SMTP_TIMEOUT", 15.0)
         self.BABEL_DEFAULT_LOCALE = "en"
         self.LANGUAGES = ["en", "zh_CN"]
 
