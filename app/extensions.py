@@ -9,6 +9,7 @@ from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.model import Model as FlaskSQLAlchemyModel
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 
@@ -21,7 +22,22 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+
+
+class ModelBase:
+    """db.Model's base in place of Flask-SQLAlchemy's `Model`, keeping only its `__repr__`.
+
+    SQLAlchemy evaluates the string annotations of every base class inside each mapped class's namespace.
+    There a column named `type` (Channel.type, Log.type) shadows the builtin in Flask-SQLAlchemy's
+    `query_class: ClassVar[type[Query]]`, which became `Integer[Query]` and an SADeprecationWarning
+    ("Integer ... getitem") at import. Flask-SQLAlchemy sets `query_class`, `query` and `__fsa__` on
+    db.Model itself whatever base it is given, so nothing else of its Model is lost.
+    """
+
+    __repr__ = FlaskSQLAlchemyModel.__repr__
+
+
+db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION), model_class=ModelBase)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
