@@ -13,7 +13,7 @@ from app.extensions import db
 from app.models import Role
 from tests.factories import make_access_token, make_user
 
-pytest_plugins = ["tests.fixtures.services"]
+pytest_plugins = ["tests.fixtures.services", "tests.fixtures.race", "tests.fixtures.mail"]
 
 
 @pytest.fixture(scope="session")

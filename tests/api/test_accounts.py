@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from sqlalchemy import select
 
@@ -13,6 +11,7 @@ from app.options import options
 from app.security import hash_secret
 from tests.conftest import login_client
 from tests.factories import make_user
+from tests.fixtures.race import all_at_once
 
 PUBLIC_FIELDS = {"id", "username", "display_name", "role", "status", "group"}
 
@@ -159,19 +158,8 @@ def test_malformed_registration_bodies(client, h, raw):
 
 def test_concurrent_registrations_of_one_name_make_one_user(app, h, fast_hash):
     callers = 20
-    barrier = threading.Barrier(callers)
-    statuses: list[int] = []
-
-    def call() -> None:
-        client = app.test_client()
-        barrier.wait()
-        statuses.append(register(client, username="racer").status_code)
-
-    threads = [threading.Thread(target=call) for _ in range(callers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    clients = [app.test_client() for _ in range(callers)]
+    statuses = all_at_once(callers, lambda i: register(clients[i], username="racer").status_code)
     assert sorted(statuses) == [200] + [409] * (callers - 1)
     assert h.counts() == (1, 0)
 
@@ -180,19 +168,9 @@ def test_concurrent_invitations_lose_no_reward(app, h, fast_hash):
     options().update({"QuotaForInviter": 10, "QuotaForInvitee": 1})
     make_user("inviter", aff_code="MANY0001")
     callers = 20
-    barrier = threading.Barrier(callers)
-    statuses: list[int] = []
-
-    def call(i: int) -> None:
-        client = app.test_client()
-        barrier.wait()
-        statuses.append(register(client, username=f"invitee{i}", aff_code="MANY0001").status_code)
-
-    threads = [threading.Thread(target=call, args=(i,)) for i in range(callers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    clients = [app.test_client() for _ in range(callers)]
+    statuses = all_at_once(callers, lambda i: register(
+        clients[i], username=f"invitee{i}", aff_code="MANY0001").status_code)
     assert statuses == [200] * callers
     inviter = h.user_named("inviter")
     assert (inviter.aff_count, inviter.aff_quota, inviter.aff_history_quota) == (20, 200, 200)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime
 
 import pytest
@@ -12,8 +11,9 @@ from app.extensions import db
 from app.models import Log, LogType, User, UserStatus
 from app.options import options
 from app.services import affiliate
-from tests.conftest import build_app, login_client
+from tests.conftest import login_client
 from tests.factories import make_user
+from tests.fixtures.race import all_at_once
 
 UNIT = 500_000  # the default QuotaPerUnit
 
@@ -148,43 +148,12 @@ def test_transfer_touches_only_the_caller(app, earner):
 
 # -- race -------------------------------------------------------------------------------------------------
 
-@pytest.fixture(params=["sqlite", "postgres", "mysql"])
-def race_app(request, tmp_path, tiktoken_cache):
-    """An app on a FILE SQLite database, or a fresh PostgreSQL / MariaDB database from the
-    tests.fixtures.services plugin (skipped when the plugin or the server is missing)."""
-    url = None
-    if request.param != "sqlite":
-        try:
-            url = request.getfixturevalue(f"fresh_{request.param}_url")
-        except pytest.FixtureLookupError:
-            pytest.skip("the tests.fixtures.services plugin is not loaded")
-    instance = tmp_path / f"race-{request.param}"
-    instance.mkdir()
-    race = build_app(instance, url, TIKTOKEN_CACHE_DIR=tiktoken_cache)
-    ctx = race.app_context()
-    ctx.push()
-    yield race
-    db.session.remove()
-    db.engine.dispose()
-    ctx.pop()
-
-
 @pytest.mark.slow
 def test_race_20_transfers_never_overdraw(race_app):
     user = make_user("racer", aff_quota=3 * UNIT)
     clients = [login_client(race_app, user) for _ in range(20)]
-    barrier = threading.Barrier(len(clients))
-    statuses: list[int | None] = [None] * len(clients)
-
-    def worker(i, client):
-        barrier.wait()
-        statuses[i] = client.post("/api/user/aff_transfer", json={"quota": UNIT}).status_code
-
-    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
+    statuses = all_at_once(len(clients), lambda i: clients[i].post(
+        "/api/user/aff_transfer", json={"quota": UNIT}).status_code)
     assert sorted(statuses) == [200] * 3 + [400] * 17
     assert wallet(user.id) == (3 * UNIT, 0, 0)
     refresh()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -13,8 +12,9 @@ from app.extensions import db
 from app.models import CheckIn, Log, LogType, User
 from app.options import options
 from app.services import checkin as service
-from tests.conftest import build_app, login_client
+from tests.conftest import login_client
 from tests.factories import make_user
+from tests.fixtures.race import all_at_once
 
 
 def refresh() -> None:
@@ -144,47 +144,18 @@ def test_max_below_min_pays_the_min(app):
 
 # -- race ----------------------------------------------------------------------------------------------
 
-@pytest.fixture(params=["sqlite", "postgres", "mysql"])
-def race_app(request, tmp_path, tiktoken_cache):
-    """An app on a FILE SQLite database, or a fresh PostgreSQL / MariaDB database from the
-    tests.fixtures.services plugin (skipped when the plugin or the server is missing)."""
-    url = None
-    if request.param != "sqlite":
-        try:
-            url = request.getfixturevalue(f"fresh_{request.param}_url")
-        except pytest.FixtureLookupError:
-            pytest.skip("the tests.fixtures.services plugin is not loaded")
-    instance = tmp_path / f"race-{request.param}"
-    instance.mkdir()
-    race = build_app(instance, url, TIKTOKEN_CACHE_DIR=tiktoken_cache)
-    ctx = race.app_context()
-    ctx.push()
-    yield race
-    db.session.remove()
-    db.engine.dispose()
-    ctx.pop()
-
-
 @pytest.mark.slow
 def test_race_30_check_ins_exactly_one_pays(race_app):
     enable(100, 1000)
     user = make_user("eager")
     bystander = make_user("bystander", quota=1)
     clients = [login_client(race_app, user) for _ in range(30)]
-    barrier = threading.Barrier(len(clients))
-    results: list[tuple[int, dict] | None] = [None] * len(clients)
 
-    def worker(i, client):
-        barrier.wait()
-        resp = client.post("/api/user/check_in")
-        results[i] = (resp.status_code, resp.get_json())
+    def check_in(i: int) -> tuple[int, dict]:
+        resp = clients[i].post("/api/user/check_in")
+        return resp.status_code, resp.get_json()
 
-    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert all(r is not None for r in results)
+    results = all_at_once(len(clients), check_in)
     wins = [body for status, body in results if status == 200]
     assert len(wins) == 1, results
     assert all(status == 409 and "already checked in" in body["message"]

@@ -9,7 +9,6 @@ profile, discovery, keys) is real HTTP from the app to the mock.
 from __future__ import annotations
 
 import socket
-import threading
 from datetime import datetime
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -21,8 +20,9 @@ from app.extensions import db
 from app.models import Log, LogType, Setup, User, UserStatus
 from app.oauth.oidc import clear_caches
 from app.options import options
-from tests.conftest import build_app, login_client
+from tests.conftest import login_client
 from tests.factories import make_user
+from tests.fixtures.race import all_at_once
 from tests.mock_oauth import MockOAuth
 
 GITHUB = {"GitHubOAuthEnabled": True, "GitHubClientId": "gh-client", "GitHubClientSecret": "gh-secret"}
@@ -393,24 +393,13 @@ def test_login_page_offers_each_enabled_provider(client, github):
 
 
 # -- concurrency -----------------------------------------------------------------------------------------
-@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
-def backend_app(request, tmp_path, tiktoken_cache, app_overrides, mock):
+@pytest.fixture
+def backend_app(race_app, mock):
     """The app on each database (PostgreSQL and MariaDB start on first use; skipped where not installed)."""
-    url = None
-    if request.param == "postgresql":
-        url = request.getfixturevalue("fresh_postgres_url")
-    elif request.param == "mariadb":
-        url = request.getfixturevalue("fresh_mysql_url")
-    app = build_app(tmp_path, url, TIKTOKEN_CACHE_DIR=tiktoken_cache, **app_overrides)
-    ctx = app.app_context()
-    ctx.push()
     db.session.add(Setup(id=1, is_setup=True, version="test"))
     db.session.commit()
     options().update(GITHUB)
-    yield app
-    db.session.remove()
-    db.engine.dispose()
-    ctx.pop()
+    return race_app
 
 
 def test_parallel_first_sign_ins_of_one_account_make_one_user(backend_app):
@@ -422,18 +411,7 @@ def test_parallel_first_sign_ins_of_one_account_make_one_user(backend_app):
     callers = 8
     clients = [backend_app.test_client() for _ in range(callers)]
     callbacks = [local(approve(to_provider(c))) for c in clients]  # 8 browsers, 8 codes, one GitHub account
-    barrier = threading.Barrier(callers)
-    statuses: list[int] = []
-
-    def finish(i: int) -> None:
-        barrier.wait()
-        statuses.append(clients[i].get(callbacks[i]).status_code)
-
-    threads = [threading.Thread(target=finish, args=(i,)) for i in range(callers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    statuses = all_at_once(callers, lambda i: clients[i].get(callbacks[i]).status_code)
     assert statuses == [302] * callers
     linked = [u for u in users() if u.github_id == "583231"]
     assert len(linked) == 1 and len(users()) == len(taken) + 1
@@ -444,17 +422,6 @@ def test_parallel_binds_of_one_account_link_it_once(backend_app):
     people = [make_user(f"person{i}") for i in range(6)]
     clients = [login_client(backend_app, person) for person in people]
     callbacks = [local(approve(to_provider(c))) for c in clients]
-    barrier = threading.Barrier(len(clients))
-    statuses: list[int] = []
-
-    def finish(i: int) -> None:
-        barrier.wait()
-        statuses.append(clients[i].get(callbacks[i]).status_code)
-
-    threads = [threading.Thread(target=finish, args=(i,)) for i in range(len(clients))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    statuses = all_at_once(len(clients), lambda i: clients[i].get(callbacks[i]).status_code)
     assert sorted(statuses) == [302] + [409] * (len(clients) - 1)
     assert len([u for u in users() if u.github_id == "583231"]) == 1

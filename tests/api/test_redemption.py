@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -11,8 +10,9 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import Log, LogType, Redemption, RedemptionLog, RedemptionStatus, User
 from app.options import options
-from tests.conftest import build_app, login_client
+from tests.conftest import login_client
 from tests.factories import make_user
+from tests.fixtures.race import all_at_once
 
 BAD_AMOUNTS = [-1, 0, 1.5, "100", True, False, 1e309, -1e309, 2**63, 2**64, [], {}, 10**12 + 1]
 
@@ -362,44 +362,13 @@ class TestGuessingIsRateLimited:
 
 # -- races ---------------------------------------------------------------------------------------------
 
-@pytest.fixture(params=["sqlite", "postgres", "mysql"])
-def race_app(request, tmp_path, tiktoken_cache):
-    """An app on a FILE SQLite database, or on a fresh PostgreSQL / MariaDB database from the
-    tests.fixtures.services plugin (skipped when the plugin or the server is missing)."""
-    url = None
-    if request.param != "sqlite":
-        try:
-            url = request.getfixturevalue(f"fresh_{request.param}_url")
-        except pytest.FixtureLookupError:
-            pytest.skip("the tests.fixtures.services plugin is not loaded")
-    instance = tmp_path / f"race-{request.param}"
-    instance.mkdir()
-    race = build_app(instance, url, TIKTOKEN_CACHE_DIR=tiktoken_cache)
-    ctx = race.app_context()
-    ctx.push()
-    yield race
-    db.session.remove()
-    db.engine.dispose()
-    ctx.pop()
+def race(clients, path: str, body: dict) -> list[tuple[int, dict]]:
+    """POST `body` to `path` from every client at once."""
+    def post(i: int) -> tuple[int, dict]:
+        resp = clients[i].post(path, json=body)
+        return resp.status_code, resp.get_json()
 
-
-def race(app, clients, path: str, body: dict) -> list[tuple[int, dict]]:
-    """POST `body` to `path` from every client at once (threads released by one Barrier)."""
-    barrier = threading.Barrier(len(clients))
-    results: list[tuple[int, dict] | None] = [None] * len(clients)
-
-    def worker(i, client):
-        barrier.wait()
-        resp = client.post(path, json=body)
-        results[i] = (resp.status_code, resp.get_json())
-
-    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert all(r is not None for r in results), "a request did not finish"
-    return results
+    return all_at_once(len(clients), post)
 
 
 @pytest.mark.slow
@@ -407,7 +376,7 @@ def test_race_single_use_code_50_users(race_app):
     users = [make_user(f"racer{i}") for i in range(50)]
     clients = [login_client(race_app, u) for u in users]
     code = make_code(quota=777)
-    results = race(race_app, clients, "/api/user/topup", {"key": code.key})
+    results = race(clients, "/api/user/topup", {"key": code.key})
     wins = [r for r in results if r[0] == 200]
     assert len(wins) == 1, results
     assert all(status == 400 and "used" in body["message"] for status, body in results if status != 200)
@@ -424,7 +393,7 @@ def test_race_gift_code_max_uses(race_app):
     users = [make_user(f"racer{i}") for i in range(50)]
     clients = [login_client(race_app, u) for u in users]
     code = make_code(is_gift=True, max_uses=7, quota=100)
-    results = race(race_app, clients, "/api/user/topup", {"key": code.key})
+    results = race(clients, "/api/user/topup", {"key": code.key})
     assert sum(1 for status, _ in results if status == 200) == 7, results
     refresh()
     assert db.session.scalar(select(func.sum(User.quota))) == 700
@@ -440,7 +409,7 @@ def test_race_gift_code_same_user_50_times(race_app):
     user = make_user("greedy")
     clients = [login_client(race_app, user) for _ in range(50)]
     code = make_code(is_gift=True, max_uses=-1, quota=100)
-    results = race(race_app, clients, "/api/user/topup", {"key": code.key})
+    results = race(clients, "/api/user/topup", {"key": code.key})
     assert sum(1 for status, _ in results if status == 200) == 1, results
     assert all("already redeemed" in body["message"] for status, body in results if status != 200)
     assert balance(user.id) == 100
@@ -456,21 +425,13 @@ def test_race_one_user_many_codes_and_a_check_in(race_app):
     user = make_user("busy")
     keys = [make_code(f"{i:02d}" + "m" * 30, quota=10 + i).key for i in range(20)]
     clients = [login_client(race_app, user) for _ in range(len(keys) + 1)]
-    barrier = threading.Barrier(len(clients))
-    statuses: list[int | None] = [None] * len(clients)
 
-    def worker(i):
-        barrier.wait()
+    def credit(i: int) -> int:
         if i == len(keys):
-            statuses[i] = clients[i].post("/api/user/check_in").status_code
-        else:
-            statuses[i] = clients[i].post("/api/user/topup", json={"key": keys[i]}).status_code
+            return clients[i].post("/api/user/check_in").status_code
+        return clients[i].post("/api/user/topup", json={"key": keys[i]}).status_code
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(clients))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
+    statuses = all_at_once(len(clients), credit)
     assert statuses == [200] * len(clients)
     assert balance(user.id) == sum(10 + i for i in range(20)) + 5
     assert log_count(LogType.TOPUP, user.id) == 20 and log_count(LogType.CHECKIN, user.id) == 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
 
 import pytest
 from sqlalchemy import func, select
@@ -13,6 +12,7 @@ from app.models import Log, Role, Setup, User
 from app.options import get_option
 from app.services.setup import ROOT_INITIAL_QUOTA
 from tests.factories import make_user
+from tests.fixtures.race import all_at_once
 
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\ssrc=)[^>]*>", re.I)
 EVENT_HANDLER = re.compile(r"\son[a-z]+\s*=", re.I)
@@ -106,23 +106,14 @@ def test_existing_root_without_setup_row_is_recorded_not_duplicated(client, h):
 
 def test_twenty_concurrent_setups_make_exactly_one_root(app, h, fast_hash):
     callers = 20
-    barrier = threading.Barrier(callers)
-    results: list[tuple[int, dict]] = []
-    lock = threading.Lock()
+    clients = [app.test_client() for _ in range(callers)]
 
-    def call(i: int) -> None:
-        client = app.test_client()
-        barrier.wait()
-        response = client.post("/api/setup", json={"username": f"root{i}", "password": "s3cret-pass",
-                                                  "confirmPassword": "s3cret-pass"})
-        with lock:
-            results.append((response.status_code, response.get_json()))
+    def call(i: int) -> tuple[int, dict]:
+        response = clients[i].post("/api/setup", json={"username": f"root{i}", "password": "s3cret-pass",
+                                                      "confirmPassword": "s3cret-pass"})
+        return response.status_code, response.get_json()
 
-    threads = [threading.Thread(target=call, args=(i,)) for i in range(callers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    results = all_at_once(callers, call)
 
     statuses = sorted(status for status, _ in results)
     assert statuses == [200] + [409] * (callers - 1), results
