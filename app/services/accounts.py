@@ -165,28 +165,35 @@ def clean_aff_code(value: Any) -> str | None:
 
 # -- registration ----------------------------------------------------------------------------------------
 @retry_on_deadlock
-def register(raw_username: Any, raw_password: Any, *, email: Any = None, aff_code: Any = None) -> User:
+def register(raw_username: Any, raw_password: Any, *, email: Any = None, aff_code: Any = None,
+             verification_code: Any = None) -> User:
     """Create an ordinary user; grant QuotaForNewUser and the invitation rewards, with log rows.
 
-    Refused (403) when RegisterEnabled or PasswordRegisterEnabled is off; 400 on bad input or an unknown
-    invitation code; 409 when the username or e-mail is taken. Everything is one transaction.
+    With EmailVerificationEnabled the e-mail address and a live code mailed to it by /api/verification are
+    required. Refused (403) when RegisterEnabled or PasswordRegisterEnabled is off or the address's domain
+    is not whitelisted; 400 on bad input, a wrong code or an unknown invitation code; 409 when the username
+    or e-mail is taken. Everything is one transaction.
     """
+    from app.services import email_verification  # it builds on this module's helpers
+
     if not get_option("RegisterEnabled"):
         raise Forbidden("new registrations are closed by the administrator")
     if not get_option("PasswordRegisterEnabled"):
         raise Forbidden("registration with a password is closed; sign up with a linked account instead")
-    if get_option("EmailVerificationEnabled"):
-        # Verification codes need the e-mail service, which password registration does not have yet.
-        raise Forbidden("registration requires e-mail verification, which this server cannot send yet")
     name = username(raw_username)
     secret = password(raw_password)
-    address = clean_email(email)
+    must_verify = get_option("EmailVerificationEnabled")
+    address = email_verification.required_email(email) if must_verify else clean_email(email)
     code = clean_aff_code(aff_code)
+    if address:
+        email_verification.check_domain(address)
 
     if username_taken(name):
         raise Conflict("this username is already taken")
     if address and email_taken(address):
         raise Conflict("this e-mail address is already in use")
+    if must_verify:
+        email_verification.verify_code(address, verification_code)
     if code and find_inviter(code) is None:
         raise ValidationError("invitation code not found")
 

@@ -8,6 +8,7 @@ from app.blueprints.api import (  # noqa: E402,F401
     channel,
     channel_ops,
     data,
+    email,
     log,
     misc,
     openapi,

@@ -11,6 +11,7 @@ from app.extensions import limiter, peer_address
 from app.services import affiliate, checkin, redemption
 from app.web.api import json_body, ok
 from app.web.auth import user_required
+from app.web.turnstile import turnstile_required
 
 
 def _redeem_limit() -> str:
@@ -40,6 +41,7 @@ def checkin_status():
 
 @bp.post("/user/check_in")
 @user_required
+@turnstile_required
 def checkin_create():
     reward = checkin.check_in(current_user)
     return ok({"quota": reward}, message="checked in")

@@ -40,6 +40,8 @@ def status_get():
         "password_login_enabled": opts["PasswordLoginEnabled"],
         "password_register_enabled": opts["PasswordRegisterEnabled"],
         "email_verification": opts["EmailVerificationEnabled"],
+        "turnstile_check": opts["TurnstileCheckEnabled"],
+        "turnstile_site_key": opts["TurnstileSiteKey"] if opts["TurnstileCheckEnabled"] else "",
         "quota_per_unit": opts["QuotaPerUnit"],
         "display_in_currency": opts["DisplayInCurrencyEnabled"],
         "display_unit": "USD" if opts["DisplayInCurrencyEnabled"] else "TOKENS",

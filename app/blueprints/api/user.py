@@ -17,6 +17,7 @@ from app.extensions import limiter
 from app.services import accounts
 from app.web.api import json_body, ok
 from app.web.auth import user_required
+from app.web.turnstile import turnstile_required
 
 # Scopes shared with the auth pages (app/blueprints/auth/pages.py), so a form and the API draw on one budget.
 login_limit = limiter.shared_limit(
@@ -31,16 +32,19 @@ register_limit = limiter.shared_limit(
 
 @bp.post("/user/register")
 @register_limit
+@turnstile_required
 def user_register():
-    """`{username, password, email?, aff_code?}` -> a new ordinary user (no session is started)."""
+    """`{username, password, email?, verification_code?, aff_code?}` -> a new ordinary user (no session is
+    started); email and verification_code are required when EmailVerificationEnabled."""
     body = json_body()
     accounts.register(body.get("username"), body.get("password"), email=body.get("email"),
-                      aff_code=body.get("aff_code"))
+                      aff_code=body.get("aff_code"), verification_code=body.get("verification_code"))
     return ok(message="registered; you can sign in now")
 
 
 @bp.post("/user/login")
 @login_limit
+@turnstile_required
 def user_login():
     """`{username, password}` -> a fresh session cookie and the user's public fields."""
     body = json_body()
