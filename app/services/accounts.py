@@ -6,6 +6,8 @@ Every function that writes commits its own transaction, or rolls it back and rai
 
 Passwords are NFKC-normalised (app.validation.password), hashed with werkzeug's default KDF (scrypt) and
 verified with check_password_hash, which also accepts the pbkdf2 hashes of older rows and test factories.
+Accounts imported from one-api / new-api (`flask import-oneapi`) carry their bcrypt hashes ($2a$/$2b$/$2y$);
+those verify with bcrypt and are re-hashed to our scheme at the first successful sign-in.
 Slow hashing always happens before the first write of a transaction, so it never holds SQLite's write lock.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
+import bcrypt
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -36,6 +39,9 @@ MAX_LOGIN_PASSWORD = 128
 MAX_EMAIL = 254
 ROOT_DISPLAY_NAME = "Root User"
 
+BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")  # Go's golang.org/x/crypto/bcrypt writes $2a$
+BCRYPT_MAX_BYTES = 72  # bcrypt reads no further; Go refuses to hash longer passwords
+
 _UNSET: Any = object()
 _dummy_hashes: dict[str, str] = {}
 
@@ -50,6 +56,12 @@ def verify_password(stored_hash: str | None, plain: str) -> bool:
     """True when `plain` matches `stored_hash`; unknown or malformed hash formats never match."""
     if not stored_hash:
         return False
+    if stored_hash.startswith(BCRYPT_PREFIXES):
+        secret = plain.encode("utf-8")
+        try:
+            return len(secret) <= BCRYPT_MAX_BYTES and bcrypt.checkpw(secret, stored_hash.encode("ascii"))
+        except (ValueError, UnicodeEncodeError):
+            return False
     try:
         return check_password_hash(stored_hash, plain)
     except (ValueError, TypeError):
@@ -288,7 +300,25 @@ def authenticate(raw_username: Any, raw_password: Any) -> User:
         raise Unauthorized("wrong username or password", code="invalid_credentials")
     if user.status != UserStatus.ENABLED:
         raise Forbidden("this account has been disabled")
+    if user.password.startswith(BCRYPT_PREFIXES):
+        _rehash_imported_password(user, raw)
     return user
+
+
+def _rehash_imported_password(user: User, raw: str) -> None:
+    """Replace an imported bcrypt hash with ours, unless the password changed meanwhile (conditional UPDATE)."""
+    old_hash = user.password
+    new_hash = hash_password(unicodedata.normalize("NFKC", raw))  # slow; no write is pending yet
+    try:
+        db.session.execute(
+            update(User).where(User.id == user.id, User.password == old_hash).values(password=new_hash)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    db.session.refresh(user)
 
 
 # -- self-service ----------------------------------------------------------------------------------------
