@@ -13,6 +13,8 @@
   when the client sets it; without it the reservation assumes a default completion length.
 - `refund` (any failure), ONE transaction: the whole reservation goes back; no consume row is written
   (an optional type-7 error row with quota 0 may be).
+- uncharged requests (token counting) hold `nothing_held` (no statement) and end with `close_uncharged`,
+  ONE transaction writing only their quota-0 log row.
 
 Every transaction locks rows in the same order (the token, then the user, then the channel), so a
 reservation and a settlement of the same key never deadlock on PostgreSQL or MySQL.
@@ -214,6 +216,25 @@ def _settle_postgres(res: Reservation, quota: int, delta: int, now: int, stamp: 
         params["q_" + name] = value
     with ledger.single_statement(res.engine) as tx:
         tx.run(_POSTGRES_SETTLE, params)
+
+
+def nothing_held(user_id: int, token_id: int, *, unlimited: bool = False) -> Reservation:
+    """A reservation of nothing, for requests that are never charged (token counting): no balance is
+    checked or moved, so a key with nothing left may still count. Close it with `close_uncharged` (or
+    `refund`, which then writes only its error row)."""
+    return Reservation(user_id, token_id, unlimited, 0, db.engine)
+
+
+def close_uncharged(res: Reservation, *, log: dict[str, Any]) -> None:
+    """Close a reservation of nothing with its quota-0 log row: one transaction, no balance or counter moves."""
+    if res.closed:
+        raise RuntimeError("reservation already settled or refunded")
+    if res.amount:
+        raise ValueError("only a reservation of nothing can be closed uncharged")
+    release_session()
+    log_row = ledger.log_params({**log, "quota": 0, "created_at": log.get("created_at") or int(time.time())})
+    ledger.run(res.engine, lambda tx: ledger.insert_log_params(tx, log_row))
+    res.closed = True
 
 
 def refund(res: Reservation, *, error_log: dict[str, Any] | None = None) -> None:

@@ -34,12 +34,13 @@ from flask import Response, current_app, request
 from app.billing import plans, pricing, quota
 from app.errors import NoAvailableChannel, UpstreamError
 from app.options import options
-from app.relay import health, http, ratelimit, routing
+from app.relay import estimate, health, http, ratelimit, routing
 from app.relay.adaptors.registry import adaptor_for
 from app.relay.keys import authenticate
 from app.relay.request import ClientRequest, parse_json_request, parse_multipart_request
-from app.relay.settlement import Job, error_row, estimate_answer, settle
+from app.relay.settlement import Job, error_row, estimate_answer, record_uncharged, settle
 from app.relay.streaming import READ_ERRORS, OpenStream, open_stream, raw_body, stream_body
+from app.relay.translate.bridge import OfflineCounter
 from app.relay.types import ChannelInfo, Mode, RelayContext, UpstreamFailure
 
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -68,11 +69,7 @@ def relay(mode: str, *, credential: str | None = None,
     price = pricing.price_for(req.model, caller.group)
     if mode == Mode.IMAGES:
         req.calls = pricing.image_calls(req.model, int(req.calls), req.image_size, req.image_quality)
-    if caller.pinned_channel is not None:
-        if routing.get_channel(caller.pinned_channel) is None:
-            raise NoAvailableChannel(f"channel {caller.pinned_channel} does not exist or is disabled")
-    elif not routing.has_route(caller.group, req.model):
-        raise NoAvailableChannel(f"no available channel for model {req.model} in group {caller.group}")
+    _check_route(caller, req.model)
     store = options()
     amount = pricing.reservation(price, req.prompt_estimate, req.completion_estimate, calls=req.calls,
                                  floor=int(store.get("PreConsumedQuota")))
@@ -100,7 +97,7 @@ def relay(mode: str, *, credential: str | None = None,
     if isinstance(outcome, OpenStream):
         quota.release_session()
         return Response(stream_body(job, outcome), 200, headers={**STREAM_HEADERS, **headers},
-                        content_type="text/event-stream; charset=utf-8")
+                        content_type=outcome.translator.content_type)
     if isinstance(outcome, requests.Response):  # audio: binary passthrough
         quota.release_session()
         return Response(raw_body(job, outcome), 200, headers=headers,
@@ -111,6 +108,56 @@ def relay(mode: str, *, credential: str | None = None,
         quota.refund(reservation)
         raise
     return Response(outcome.body, 200, headers=headers, content_type=outcome.content_type)
+
+
+def count_tokens(mode: str, *, credential: str | None, parse: Callable[[bytes], ClientRequest]) -> Response:
+    """A token-counting request (Claude count_tokens, Gemini countTokens), checked like any other:
+
+        authenticate (401/403) -> parse (400) -> model allowed (403) -> route exists (503) -> request rate (429)
+          -> attempts, as in `relay`; a channel that cannot count natively is answered by the tokenizer
+          -> one quota-0 log row                    [write transaction 1]
+
+    Never charged (the providers do not charge for counting either): no price is needed, nothing is
+    reserved, no balance, counter or plan window moves. A failure writes the usual quota-0 error row.
+    """
+    started = time.perf_counter()
+    caller = authenticate(credential, request.remote_addr or "")
+    req = parse(request_body())
+    caller.check_model(req.model)
+    _check_route(caller, req.model)
+    store = options()
+    ratelimit.check_user_rate(caller.user.id, int(store.get("ModelRequestRateLimitCount")))
+    ctx = RelayContext(mode=mode, origin_model=req.model, stream=False, body=req.body, raw_body=req.raw,
+                       user_id=caller.user.id, token_id=caller.key.token_id, group=caller.group,
+                       request_id=os.urandom(16).hex(), headers=req.headers)
+    job = Job(req, ctx, caller, pricing.Price(req.model, caller.group, pricing.group_ratio(caller.group)),
+              quota.nothing_held(caller.user.id, caller.key.token_id, unlimited=caller.key.unlimited), started,
+              bool(store.get("LogConsumeEnabled")), tiktoken_dir=current_app.config.get("TIKTOKEN_CACHE_DIR"),
+              has_plan=False)
+    estimate.ensure_tokenizer(job.tiktoken_dir)
+    retries = 0 if caller.pinned_channel is not None else int(store.get("RetryTimes"))
+    try:
+        outcome = _attempts(job, retries, attempt=_count_attempt)
+    except BaseException as exc:
+        quota.refund(job.reservation, error_log=error_row(job, exc))
+        raise
+    record_uncharged(job)
+    return Response(outcome.body, 200, headers={"X-Request-Id": ctx.request_id}, content_type=outcome.content_type)
+
+
+def _count_attempt(job: Job, adaptor, connect: float, read: float):
+    if isinstance(adaptor, OfflineCounter):
+        return adaptor.answer(job.ctx)
+    return _attempt(job, adaptor, connect, read)
+
+
+def _check_route(caller, model: str) -> None:
+    """503 before anything is reserved when no channel could serve `model` (or the pinned one is gone)."""
+    if caller.pinned_channel is not None:
+        if routing.get_channel(caller.pinned_channel) is None:
+            raise NoAvailableChannel(f"channel {caller.pinned_channel} does not exist or is disabled")
+    elif not routing.has_route(caller.group, model):
+        raise NoAvailableChannel(f"no available channel for model {model} in group {caller.group}")
 
 
 def request_body() -> bytes:
@@ -133,8 +180,10 @@ def request_body() -> bytes:
 
 
 # -- attempts ---------------------------------------------------------------------------------------------
-def _attempts(job: Job, retries: int):
-    """Try channels until one answers; raise the last failure as an UpstreamError."""
+def _attempts(job: Job, retries: int, attempt: Callable | None = None):
+    """Try channels until one answers (each try is `attempt`, by default `_attempt`); raise the last
+    failure as an UpstreamError."""
+    attempt = attempt or _attempt
     ctx, caller = job.ctx, job.caller
     config = current_app.config
     connect = float(config.get("RELAY_CONNECT_TIMEOUT", 10.0))
@@ -156,7 +205,7 @@ def _attempts(job: Job, retries: int):
         ctx.key_index, ctx.api_key = routing.select_key(channel)
         ctx.channel = channel
         ctx.upstream_model = channel.model_mapping.get(ctx.origin_model) or ctx.origin_model
-        outcome = _attempt(job, adaptor, connect, read)
+        outcome = attempt(job, adaptor, connect, read)
         if not isinstance(outcome, UpstreamFailure):
             return outcome
         failure = outcome

@@ -52,6 +52,7 @@ class ClientRequest:
     image_size: str | None = None
     image_quality: str | None = None
     headers: dict[str, str] = field(default_factory=dict)  # provider headers to forward (RelayContext.headers)
+    json_array_stream: bool = False  # Gemini streamGenerateContent without alt=sse: a JSON array, not SSE
 
 
 def _reject_constant(name: str):

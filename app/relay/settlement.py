@@ -24,6 +24,7 @@ from app.relay.request import ClientRequest
 from app.relay.types import Mode, RelayContext, Usage
 
 log = logging.getLogger(__name__)
+UNCHARGED_CONTENT = "token count, not charged"  # the log row's description for token-counting requests
 
 
 @dataclass(slots=True)
@@ -84,23 +85,36 @@ def _other(job: Job, usage: Usage) -> dict[str, Any]:
     return other
 
 
+def _consume_row(job: Job, usage: Usage, elapsed_ms: int, channel_id: int) -> dict[str, Any]:
+    ctx, caller = job.ctx, job.caller
+    return {"type": LogType.CONSUME, "user_id": caller.user.id, "username": caller.user.username,
+            "token_name": caller.key.name, "token_id": caller.key.token_id, "model_name": job.req.model,
+            "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+            "use_time": elapsed_ms, "is_stream": ctx.stream, "channel_id": channel_id, "group_name": caller.group,
+            "ip": caller.ip if job.log_details else None, "request_id": ctx.request_id, "content": "",
+            "other": _other(job, usage) if job.log_details else None}
+
+
 def settle(job: Job, usage: Usage) -> int:
     """Charge the real (or estimated) cost; one transaction (app.billing.quota.settle). Returns the quota."""
     ctx, caller = job.ctx, job.caller
     amount = job.price.quota(usage, calls=job.req.calls)
     elapsed_ms = int((time.perf_counter() - job.started) * 1000)
     channel_id = ctx.channel.id if ctx.channel else 0
-    row = {"type": LogType.CONSUME, "user_id": caller.user.id, "username": caller.user.username,
-           "token_name": caller.key.name, "token_id": caller.key.token_id, "model_name": job.req.model,
-           "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
-           "use_time": elapsed_ms, "is_stream": ctx.stream, "channel_id": channel_id, "group_name": caller.group,
-           "ip": caller.ip if job.log_details else None, "request_id": ctx.request_id, "content": "",
-           "other": _other(job, usage) if job.log_details else None}
+    row = _consume_row(job, usage, elapsed_ms, channel_id)
     rollup = {"user_id": caller.user.id, "username": caller.user.username, "model_name": job.req.model,
               "token_id": caller.key.token_id, "channel_id": channel_id, "token_used": usage.total_tokens}
     quota.settle(job.reservation, amount, channel_id=channel_id, response_ms=elapsed_ms, log=row, rollup=rollup)
     _record_plan(job, amount)
     return amount
+
+
+def record_uncharged(job: Job) -> None:
+    """The quota-0 log row of an uncharged request (token counting); nothing else is written."""
+    elapsed_ms = int((time.perf_counter() - job.started) * 1000)
+    row = _consume_row(job, Usage(), elapsed_ms, job.ctx.channel.id if job.ctx.channel else 0)
+    row["content"] = UNCHARGED_CONTENT
+    quota.close_uncharged(job.reservation, log=row)
 
 
 def _record_plan(job: Job, amount: int) -> None:

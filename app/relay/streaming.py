@@ -23,6 +23,7 @@ import urllib3
 
 from app.relay import http, sse
 from app.relay.adaptors.base import StreamTranslator
+from app.relay.adaptors.gemini import JsonArrayStream
 from app.relay.settlement import Job, settle_quietly
 from app.relay.types import UpstreamFailure, Usage
 
@@ -50,6 +51,8 @@ def open_stream(job: Job, adaptor, response: requests.Response, sent: float) -> 
     """Read until there is a first frame for the client; an error or a dead upstream before it is a failure
     (so the pipeline may retry another channel: the client has received nothing yet)."""
     translator = adaptor.stream_translator(job.ctx)
+    if job.req.json_array_stream:
+        translator = JsonArrayStream(translator)
     decoder = sse.Decoder()
     body = http.Body(response)
     chunks = iter(body)

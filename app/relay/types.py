@@ -43,12 +43,23 @@ class Mode:
     GEMINI = "gemini"  # Gemini generateContent / streamGenerateContent
     RESPONSES = "responses"  # OpenAI Responses
     RERANK = "rerank"  # Jina/Cohere rerank
+    CLAUDE_COUNT = "claude_count"  # Anthropic messages/count_tokens
+    GEMINI_COUNT = "gemini_count"  # Gemini countTokens
+    GEMINI_EMBED = "gemini_embed"  # Gemini embedContent
+    GEMINI_BATCH_EMBED = "gemini_batch_embed"  # Gemini batchEmbedContents
     SURFACES = {
         MESSAGES: "/v1/messages",
         GEMINI: "/v1beta/models",
         RESPONSES: "/v1/responses",
         RERANK: "/v1/rerank",
+        CLAUDE_COUNT: "/v1/messages/count_tokens",
+        GEMINI_COUNT: "/v1beta/models/{model}:countTokens",
+        GEMINI_EMBED: "/v1beta/models/{model}:embedContent",
+        GEMINI_BATCH_EMBED: "/v1beta/models/{model}:batchEmbedContents",
     }
+    # Token counting: never charged (the providers do not charge for it either); the answer writes one
+    # quota-0 log row (app.relay.pipeline.count_tokens).
+    UNCHARGED = frozenset({CLAUDE_COUNT, GEMINI_COUNT})
 
 
 @dataclass(slots=True)

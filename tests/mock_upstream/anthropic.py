@@ -155,10 +155,28 @@ def _stream(call: Call, model: str, pieces: list[str], tools: list[dict[str, Any
     return stream_response(call, head, body, tail, headers={"request-id": "req_" + secrets.token_hex(12)})
 
 
+COUNT_FIELDS = {"model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers"}
+
+
 def count_tokens(call: Call) -> Response:
-    body = call.rec.json if isinstance(call.rec.json, dict) else {}
-    return json_response({"input_tokens": max(1, len(json.dumps(body.get("messages", ""))) // 4)},
-                         headers=base_headers(call))
+    """POST /v1/messages/count_tokens (https://docs.anthropic.com/en/api/messages-count-tokens): the Messages
+    body without generation fields, which it refuses; the count is the behaviour's ``prompt_tokens``."""
+    if not call.rec.header(VERSION_HEADER):
+        return call.error(400, "anthropic-version: header is required")
+    body = call.rec.json
+    if not isinstance(body, dict):
+        return call.error(400, "There was an error parsing the body of your request.")
+    extra = sorted(set(body) - COUNT_FIELDS)
+    if extra:
+        return call.error(400, f"{extra[0]}: Extra inputs are not permitted")
+    for name in ("model", "messages"):
+        if name not in body:
+            return call.error(400, f"{name}: Field required")
+    messages = body["messages"]
+    if not isinstance(messages, list) or not messages or any(
+            not isinstance(m, dict) or m.get("role") not in ("user", "assistant") for m in messages):
+        return call.error(400, "messages: Input should be a list of user and assistant messages")
+    return json_response({"input_tokens": call.behaviour.prompt_tokens}, headers=base_headers(call))
 
 
 def models_list(call: Call) -> Response:

@@ -150,6 +150,30 @@ def stream_generate_content(call: Call) -> Response:
                            content_type="text/event-stream")
 
 
+def count_tokens(call: Call) -> Response:
+    """POST :countTokens (https://ai.google.dev/api/tokens): ``contents`` or a ``generateContentRequest``
+    naming the same model; the count is the behaviour's ``prompt_tokens``."""
+    body = call.rec.json
+    if not isinstance(body, dict):
+        return call.error(400, "Invalid JSON payload received. Expected an object.")
+    unknown = sorted(set(body) - {"contents", "generateContentRequest", "generate_content_request"})
+    if unknown:
+        return call.error(400, f'Invalid JSON payload received. Unknown name "{unknown[0]}": Cannot find field.')
+    inner = body.get("generateContentRequest", body.get("generate_content_request"))
+    if inner is not None:
+        if not isinstance(inner, dict) or inner.get("model") != f"models/{call.model}":
+            return call.error(400, "* CountTokensRequest.generate_content_request.model: the model must be "
+                                   f"models/{call.model}")
+        body = inner
+    contents = body.get("contents")
+    if not isinstance(contents, list) or not contents:
+        return call.error(400, "* CountTokensRequest.contents: contents is not specified")
+    b = call.behaviour
+    return json_response({"totalTokens": b.prompt_tokens,
+                          "promptTokensDetails": [{"modality": "TEXT", "tokenCount": b.prompt_tokens}]},
+                         headers=base_headers(call))
+
+
 def _vector(text: str, dims: int) -> list[float]:
     rng = random.Random(hashlib.sha256(text.encode()).digest())
     raw = [rng.uniform(-1.0, 1.0) for _ in range(dims)]
@@ -222,6 +246,7 @@ PROVIDER = Provider(
     routes=[
         ("POST", "/v1beta/models/<model>:generateContent", generate_content),
         ("POST", "/v1beta/models/<model>:streamGenerateContent", stream_generate_content),
+        ("POST", "/v1beta/models/<model>:countTokens", count_tokens),
         ("POST", "/v1beta/models/<model>:embedContent", embed_content),
         ("POST", "/v1beta/models/<model>:batchEmbedContents", batch_embed_contents),
         ("GET", "/v1beta/models", models_list),

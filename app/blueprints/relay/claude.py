@@ -1,4 +1,5 @@
-"""Anthropic's Messages API for Claude clients: POST /v1/messages, and the model list in Claude's shape.
+"""Anthropic's Messages API for Claude clients: POST /v1/messages, /v1/messages/count_tokens, and the model
+list in Claude's shape.
 
 The key comes in `x-api-key` (or as a Bearer token, which current Anthropic SDKs send). Answers,
 streams and errors are Claude's own (`{"type": "error", "error": {"type", "message"}}`); a Claude
@@ -13,7 +14,7 @@ from app.blueprints.relay import bp
 from app.errors import AppError
 from app.relay import routing
 from app.relay.keys import authenticate
-from app.relay.pipeline import relay
+from app.relay.pipeline import count_tokens, relay
 from app.relay.translate import surfaces
 from app.relay.translate.errors import claude_error
 from app.relay.types import Mode
@@ -30,11 +31,27 @@ def error_response(exc: AppError):
     return jsonify(claude_error(exc.status, exc.message, exc.error_type)), exc.status
 
 
+def forwarded_headers() -> dict[str, str]:
+    return {name: request.headers[name] for name in FORWARDED_HEADERS if request.headers.get(name)}
+
+
 @bp.post("/v1/messages")
 def claude_messages():
-    headers = {name: request.headers[name] for name in FORWARDED_HEADERS if request.headers.get(name)}
+    headers = forwarded_headers()
     try:
         return relay(Mode.MESSAGES, credential=credential(), parse=lambda raw: surfaces.parse_claude(raw, headers))
+    except AppError as exc:
+        return error_response(exc)
+
+
+@bp.post("/v1/messages/count_tokens")
+def claude_count_tokens():
+    """https://docs.anthropic.com/en/api/messages-count-tokens: passed to Claude channels, counted with the
+    tokenizer for other channel types; never charged (app.relay.pipeline.count_tokens)."""
+    headers = forwarded_headers()
+    try:
+        return count_tokens(Mode.CLAUDE_COUNT, credential=credential(),
+                            parse=lambda raw: surfaces.parse_claude_count(raw, headers))
     except AppError as exc:
         return error_response(exc)
 

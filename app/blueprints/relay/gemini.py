@@ -1,8 +1,11 @@
-"""Google's Gemini API for Gemini clients: /v1beta/models/{model}:generateContent and
-:streamGenerateContent, and the model list, in Gemini's shapes and errors (`{"error": {code, message,
-status}}`). The key comes in `x-goog-api-key` or `?key=` (or as a Bearer token).
+"""Google's Gemini API for Gemini clients: /v1beta/models/{model}:generateContent,
+:streamGenerateContent, :countTokens, :embedContent and :batchEmbedContents, and the model list, in
+Gemini's shapes and errors (`{"error": {code, message, status}}`). The key comes in `x-goog-api-key` or
+`?key=` (or as a Bearer token).
 
-Streams are always server-sent events, as with `?alt=sse` (what the Google SDKs ask for).
+Streams are server-sent events with `?alt=sse` (what the Google SDKs ask for), else Google's default: one
+JSON array written element by element. countTokens is never charged (app.relay.pipeline.count_tokens);
+embeddings are billed like /v1/embeddings.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ from app.blueprints.relay import bp
 from app.errors import AppError, NotFound
 from app.relay import routing
 from app.relay.keys import authenticate
-from app.relay.pipeline import relay
+from app.relay.pipeline import count_tokens, relay
 from app.relay.translate import surfaces
 from app.relay.translate.errors import GEMINI_CODES, gemini_error
 from app.relay.types import Mode
 
 METHODS = ["generateContent", "streamGenerateContent", "countTokens"]
+EMBEDDING_METHODS = ["embedContent", "batchEmbedContents", "countTokens"]
 
 
 def credential() -> str | None:
@@ -33,8 +37,10 @@ def error_response(exc: AppError):
 
 
 def _generate(model: str, stream: bool):
+    alt = request.args.get("alt") if stream else None
     try:
-        return relay(Mode.GEMINI, credential=credential(), parse=lambda raw: surfaces.parse_gemini(raw, model, stream))
+        return relay(Mode.GEMINI, credential=credential(),
+                     parse=lambda raw: surfaces.parse_gemini(raw, model, stream, alt))
     except AppError as exc:
         return error_response(exc)
 
@@ -49,9 +55,37 @@ def gemini_stream_generate(model: str):
     return _generate(model, stream=True)
 
 
+@bp.post("/v1beta/models/<model>:countTokens")
+def gemini_count_tokens(model: str):
+    try:
+        return count_tokens(Mode.GEMINI_COUNT, credential=credential(),
+                            parse=lambda raw: surfaces.parse_gemini_count(raw, model))
+    except AppError as exc:
+        return error_response(exc)
+
+
+@bp.post("/v1beta/models/<model>:embedContent")
+def gemini_embed_content(model: str):
+    return _embed(model, batch=False)
+
+
+@bp.post("/v1beta/models/<model>:batchEmbedContents")
+def gemini_batch_embed_contents(model: str):
+    return _embed(model, batch=True)
+
+
+def _embed(model: str, batch: bool):
+    try:
+        return relay(Mode.GEMINI_BATCH_EMBED if batch else Mode.GEMINI_EMBED, credential=credential(),
+                     parse=lambda raw: surfaces.parse_gemini_embed(raw, model, batch=batch))
+    except AppError as exc:
+        return error_response(exc)
+
+
 def _model(name: str) -> dict:
+    methods = EMBEDDING_METHODS if "embedding" in name else METHODS  # as Google lists its embedding models
     return {"name": f"models/{name}", "baseModelId": name, "version": "001", "displayName": name,
-            "description": name, "supportedGenerationMethods": METHODS}
+            "description": name, "supportedGenerationMethods": methods}
 
 
 def _models() -> list[str]:

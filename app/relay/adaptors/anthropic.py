@@ -1,5 +1,5 @@
 """Anthropic Claude (channel type 14): OpenAI chat translated to the Messages API, and the native
-`/v1/messages` surface passed through.
+`/v1/messages` and `/v1/messages/count_tokens` surfaces passed through.
 
 Requests go to `{base_url}/v1/messages` with `x-api-key` and `anthropic-version`
 (https://docs.anthropic.com/en/api/versioning). A Claude client's own `anthropic-version` and
@@ -19,7 +19,7 @@ from app.relay.adaptors.base import Adaptor, StreamTranslator, apply_header_over
 from app.relay.translate import claude_to_openai, openai_to_claude
 from app.relay.translate.claude_stream import ClaudeToOpenAI, error_frame, event_frame
 from app.relay.translate.common import dumps
-from app.relay.types import Mode, ParsedResponse, RelayContext, UpstreamFailure, UpstreamRequest
+from app.relay.types import Mode, ParsedResponse, RelayContext, UpstreamFailure, UpstreamRequest, Usage
 
 API_VERSION = "2023-06-01"
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
@@ -113,15 +113,16 @@ class ClaudeNativeStream(StreamTranslator):
 class AnthropicAdaptor(Adaptor):
     name = "anthropic"
     default_base_url = "https://api.anthropic.com"
-    modes = frozenset({Mode.CHAT, Mode.MESSAGES})
-    native_modes = frozenset({Mode.MESSAGES})
+    modes = frozenset({Mode.CHAT, Mode.MESSAGES, Mode.CLAUDE_COUNT})
+    native_modes = frozenset({Mode.MESSAGES, Mode.CLAUDE_COUNT})
 
     def url(self, ctx: RelayContext) -> str:
-        return self.base_url(ctx).removesuffix("/v1") + "/v1/messages"
+        path = "/v1/messages/count_tokens" if ctx.mode == Mode.CLAUDE_COUNT else "/v1/messages"
+        return self.base_url(ctx).removesuffix("/v1") + path
 
     def headers(self, ctx: RelayContext) -> dict[str, str]:
         headers = {"x-api-key": ctx.api_key, "anthropic-version": API_VERSION, "Content-Type": "application/json"}
-        if ctx.mode == Mode.MESSAGES:
+        if ctx.mode in self.native_modes:
             for name in FORWARDED_HEADERS:
                 value = ctx.headers.get(name)
                 if value:
@@ -132,8 +133,9 @@ class AnthropicAdaptor(Adaptor):
 
     def body(self, ctx: RelayContext) -> bytes:
         channel = ctx.channel
-        override = channel.param_override if channel is not None else None
-        if ctx.mode == Mode.MESSAGES:
+        # count_tokens refuses generation fields (max_tokens ...), so a param_override never applies to it
+        override = channel.param_override if channel is not None and ctx.mode != Mode.CLAUDE_COUNT else None
+        if ctx.mode in self.native_modes:
             if ctx.upstream_model == ctx.origin_model and not override:
                 return ctx.raw_body
             body = dict(ctx.body or {})
@@ -159,6 +161,10 @@ class AnthropicAdaptor(Adaptor):
             return UpstreamFailure(502, "upstream returned invalid JSON")
         if not isinstance(obj, dict) or obj.get("type") == "error":
             return failure_from_body(502, content)
+        if ctx.mode == Mode.CLAUDE_COUNT:
+            if type(obj.get("input_tokens")) is not int:
+                return UpstreamFailure(502, "upstream returned an unexpected token count")
+            return ParsedResponse(content, content_type or "application/json", Usage())
         usage = claude_to_openai.usage(obj.get("usage"))
         if ctx.mode == Mode.MESSAGES:
             return ParsedResponse(content, content_type or "application/json", usage)

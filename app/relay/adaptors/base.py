@@ -38,6 +38,8 @@ class StreamTranslator:
     said the answer is complete) and `finished` (a finish_reason was seen).
     """
 
+    content_type = "text/event-stream; charset=utf-8"  # of the stream the client receives
+
     def __init__(self, ctx: RelayContext) -> None:
         self.ctx = ctx
         self.usage: Usage | None = None

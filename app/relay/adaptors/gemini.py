@@ -1,5 +1,6 @@
 """Google Gemini (channel type 24): OpenAI chat and embeddings translated to the Gemini API, and the
-native `/v1beta/models/{model}:generateContent` surface passed through.
+native `/v1beta/models/{model}:generateContent`, `:countTokens`, `:embedContent` and
+`:batchEmbedContents` surfaces passed through.
 
 Requests go to `{base_url}/{api_version}/models/{model}:{action}` (api_version from the channel's
 settings, default v1beta) with the key in `x-goog-api-key`, never in the URL, so it stays out of logs
@@ -21,6 +22,7 @@ from app.relay.translate import gemini_to_openai, openai_to_gemini
 from app.relay.translate.common import dumps
 from app.relay.translate.errors import read_error
 from app.relay.translate.gemini_stream import GeminiToOpenAI, error_frame
+from app.relay.translate.gemini_to_openai import get
 from app.relay.types import Mode, ParsedResponse, RelayContext, UpstreamFailure, UpstreamRequest, Usage
 
 API_VERSION = "v1beta"
@@ -87,6 +89,58 @@ class GeminiNativeStream(StreamTranslator):
         return "".join(self.state.delivered)
 
 
+class JsonArrayStream(StreamTranslator):
+    """`streamGenerateContent` without `alt=sse`: the same GenerateContentResponses, written as Google's
+    JSON array as they arrive (`[{...}` then `\n,{...}` per element, `\n]` at the end; an error ends the
+    array as its last element). Wraps whichever translator serves the attempt (a Gemini channel's, or a
+    bridge's for other channels); billing, errors and the end of the stream are the inner one's.
+    """
+
+    content_type = "application/json; charset=UTF-8"
+
+    def __init__(self, inner: StreamTranslator) -> None:
+        super().__init__(inner.ctx)
+        self.inner = inner
+        self.opened = False  # "[" written
+        self.closed = False  # "]" written
+
+    def _elements(self, frames: list[bytes]) -> list[bytes]:
+        out: list[bytes] = []
+        for event in sse.iter_events(frames):
+            if event.data is None or event.data == sse.DONE_DATA:
+                continue  # keep-alives have no place in a JSON array
+            out.append((b"\n," if self.opened else b"[") + event.data)
+            self.opened = True
+        return out
+
+    def _close(self) -> list[bytes]:
+        if self.closed:
+            return []
+        self.closed = self.done = True
+        return [b"\n]" if self.opened else b"[]"]
+
+    def _sync(self) -> None:
+        inner = self.inner
+        self.error, self.finished, self.usage = inner.error, inner.finished, inner.usage
+        self.done = self.done or inner.done
+
+    def translate(self, event: sse.Event) -> list[bytes]:
+        out = self._elements(self.inner.translate(event))
+        self._sync()
+        return out + self._close() if self.done else out
+
+    def end(self) -> list[bytes]:
+        out = self._elements(self.inner.end())
+        self._sync()
+        return out + self._close()
+
+    def error_frames(self, message: str, error_type: str = "INTERNAL", code: str | None = None) -> bytes:
+        return b"".join(self._elements([self.inner.error_frames(message, error_type, code)]) + self._close())
+
+    def delivered_text(self) -> str:
+        return self.inner.delivered_text()
+
+
 def _stream_error(err: dict[str, Any]) -> dict[str, Any]:
     """A Gemini stream error in the pipeline's terms (INVALID_ARGUMENT blames the request)."""
     kind = err.get("type")
@@ -97,8 +151,11 @@ def _stream_error(err: dict[str, Any]) -> dict[str, Any]:
 class GeminiAdaptor(Adaptor):
     name = "gemini"
     default_base_url = "https://generativelanguage.googleapis.com"
-    modes = frozenset({Mode.CHAT, Mode.EMBEDDINGS, Mode.GEMINI})
-    native_modes = frozenset({Mode.GEMINI})
+    modes = frozenset({Mode.CHAT, Mode.EMBEDDINGS, Mode.GEMINI, Mode.GEMINI_COUNT, Mode.GEMINI_EMBED,
+                       Mode.GEMINI_BATCH_EMBED})
+    native_modes = frozenset({Mode.GEMINI, Mode.GEMINI_COUNT, Mode.GEMINI_EMBED, Mode.GEMINI_BATCH_EMBED})
+    NATIVE_ACTIONS = {Mode.GEMINI_COUNT: "countTokens", Mode.GEMINI_EMBED: "embedContent",
+                      Mode.GEMINI_BATCH_EMBED: "batchEmbedContents"}
 
     def url(self, ctx: RelayContext, action: str) -> str:
         settings = ctx.channel.settings if ctx.channel else {}
@@ -123,6 +180,8 @@ class GeminiAdaptor(Adaptor):
         if ctx.mode == Mode.EMBEDDINGS:
             return "batchEmbedContents", dumps(openai_to_gemini.embed_request(ctx.body or {}, ctx.upstream_model)
                                                ).encode("utf-8")
+        if ctx.mode in self.NATIVE_ACTIONS:
+            return self.NATIVE_ACTIONS[ctx.mode], self.native_body(ctx)
         action = "streamGenerateContent" if ctx.stream else "generateContent"
         if ctx.mode == Mode.GEMINI:
             if not override:
@@ -137,6 +196,30 @@ class GeminiAdaptor(Adaptor):
         if override:
             body.update(override)
         return action, dumps(body).encode("utf-8")
+
+    def native_body(self, ctx: RelayContext) -> bytes:
+        """countTokens / embedContent / batchEmbedContents as sent, re-encoded only when a `model` field in
+        it must name the mapped model (Google checks it against the URL's) or an embedding request has a
+        param_override (never applied to counting, which refuses generation fields)."""
+        model = "models/" + ctx.upstream_model
+        body = ctx.body or {}
+        override = ctx.channel.param_override if ctx.channel is not None and ctx.mode != Mode.GEMINI_COUNT else None
+        if ctx.mode == Mode.GEMINI_COUNT:
+            inner = get(body, "generateContentRequest")
+            if not isinstance(inner, dict) or inner.get("model") == model:
+                return ctx.raw_body
+            key = "generateContentRequest" if "generateContentRequest" in body else "generate_content_request"
+            return dumps({**body, key: {**inner, "model": model}}).encode("utf-8")
+        items = gemini_to_openai.embed_items(body)
+        if not override and all(item.get("model") in (None, model) for item in items):
+            return ctx.raw_body
+        if ctx.mode == Mode.GEMINI_BATCH_EMBED:
+            body = {**body, "requests": [{**item, "model": model} for item in items]}
+        else:
+            body = {**body, "model": model} if "model" in body else dict(body)
+        if override:
+            body.update(override)
+        return dumps(body).encode("utf-8")
 
     def build_request(self, ctx: RelayContext) -> UpstreamRequest:
         settings = ctx.channel.settings if ctx.channel else {}
@@ -153,6 +236,16 @@ class GeminiAdaptor(Adaptor):
             return UpstreamFailure(502, "upstream returned invalid JSON")
         if not isinstance(obj, dict) or "error" in obj:
             return self.parse_error(ctx, 502, content_type, content)
+        if ctx.mode == Mode.GEMINI_COUNT:
+            if type(obj.get("totalTokens", 0)) is not int:
+                return UpstreamFailure(502, "upstream returned an unexpected token count")
+            return ParsedResponse(content, content_type or "application/json", Usage())
+        if ctx.mode in (Mode.GEMINI_EMBED, Mode.GEMINI_BATCH_EMBED):
+            # Gemini reports no usage for embeddings: the texts are counted, as for /v1/embeddings
+            texts = [gemini_to_openai.embed_text(item) for item in gemini_to_openai.embed_items(ctx.body or {})]
+            prompt = sum(tokenizer.count_tokens(t, ctx.origin_model) for t in texts)
+            return ParsedResponse(content, content_type or "application/json",
+                                  Usage(prompt_tokens=prompt, estimated=True))
         if ctx.mode == Mode.EMBEDDINGS:
             inputs = (ctx.body or {}).get("input")
             texts = inputs if isinstance(inputs, list) else [inputs]

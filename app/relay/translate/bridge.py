@@ -6,7 +6,9 @@ speaks OpenAI chat serves the Claude and Gemini surfaces through `SurfaceBridge`
 translated to OpenAI chat, the inner adaptor does the rest (possibly translating again, for a
 Gemini client on a Claude channel), and the answer or stream comes back in the client's format.
 The OpenAI Responses API and rerank are served by OpenAI-family channels (app.relay.translate.
-openai_surfaces). Nothing here does I/O; the pipeline asks `wrap` once per attempt.
+openai_surfaces), Gemini's embedContent by any channel with OpenAI embeddings (`GeminiEmbedBridge`),
+and token counting that a channel cannot do natively by the tokenizer (`OfflineCounter`). Nothing here
+does I/O; the pipeline asks `wrap` once per attempt.
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ def wrap(adaptor: Adaptor | None, mode: str) -> Adaptor | None:
         return adaptor
     if mode in (Mode.MESSAGES, Mode.GEMINI):
         return SurfaceBridge(adaptor, mode) if adaptor.supports(Mode.CHAT) else None
+    if mode in Mode.UNCHARGED:
+        return OfflineCounter(adaptor, mode)
+    if mode in (Mode.GEMINI_EMBED, Mode.GEMINI_BATCH_EMBED):
+        return GeminiEmbedBridge(adaptor, mode) if adaptor.supports(Mode.EMBEDDINGS) else None
     if not isinstance(adaptor, OpenAIAdaptor) or not getattr(adaptor, "passthrough_surfaces", True):
         return None
     if mode == Mode.RESPONSES:
@@ -54,11 +60,16 @@ def wrap(adaptor: Adaptor | None, mode: str) -> Adaptor | None:
 
 
 def chat_view(mode: str, body: dict[str, Any], model: str) -> dict[str, Any]:
-    """The OpenAI chat request equivalent to a Claude or Gemini request (raises TranslationError)."""
-    if mode == Mode.MESSAGES:
+    """The OpenAI chat request equivalent to a Claude or Gemini request, or to what a token-counting
+    request counts (raises TranslationError)."""
+    if mode in (Mode.MESSAGES, Mode.CLAUDE_COUNT):
         chat = claude_to_openai.request(body)
     elif mode == Mode.GEMINI:
         chat = gemini_to_openai.request(body, model)
+    elif mode == Mode.GEMINI_COUNT:
+        inner = gemini_to_openai.get(body, "generateContentRequest")
+        chat = gemini_to_openai.request(inner if isinstance(inner, dict) else {"contents": body.get("contents")},
+                                        model)
     else:
         raise ValueError(f"no chat view for mode {mode}")
     chat["model"] = model
@@ -72,6 +83,9 @@ def prompt_tokens(mode: str, model: str, body: dict[str, Any] | None) -> int:
     if mode in (Mode.RESPONSES, Mode.RERANK):
         keys = ("instructions", "input") if mode == Mode.RESPONSES else ("query", "documents")
         return sum(tokenizer.count_tokens(body.get(key), model) for key in keys)
+    if mode in (Mode.GEMINI_EMBED, Mode.GEMINI_BATCH_EMBED):
+        return sum(tokenizer.count_tokens(gemini_to_openai.embed_text(item), model)
+                   for item in gemini_to_openai.embed_items(body))
     try:
         chat = chat_view(mode, body, model)
     except (TranslationError, ValueError):
@@ -203,3 +217,66 @@ class SurfaceBridge(Adaptor):
 
     def stream_translator(self, ctx: RelayContext) -> StreamTranslator:
         return SurfaceStream(ctx, self.inner.stream_translator(self.inner_ctx(ctx)))
+
+
+class OfflineCounter(Adaptor):
+    """Token counting on a channel that cannot count natively: answered here with the tokenizer, in the
+    client's shape (Claude `{"input_tokens"}`, Gemini `{"totalTokens"}`); nothing is sent upstream.
+    The pipeline asks `answer` instead of sending a request (app.relay.pipeline.count_tokens)."""
+
+    def __init__(self, inner: Adaptor, surface: str) -> None:
+        self.inner = inner
+        self.surface = surface
+        self.name = inner.name
+        self.modes = frozenset({surface})
+
+    def answer(self, ctx: RelayContext) -> ParsedResponse:
+        tokens = prompt_tokens(self.surface, ctx.origin_model, ctx.body)
+        body = {"input_tokens": tokens} if self.surface == Mode.CLAUDE_COUNT else {"totalTokens": tokens}
+        return ParsedResponse(dumps(body).encode("utf-8"), "application/json", Usage(estimated=True))
+
+    def build_request(self, ctx: RelayContext) -> UpstreamRequest:
+        raise TypeError("an offline counter sends nothing upstream; the pipeline calls answer()")
+
+
+class GeminiEmbedBridge(Adaptor):
+    """Gemini embedContent / batchEmbedContents served by a channel that speaks OpenAI's /v1/embeddings:
+    one input per content, the vectors back in Gemini's shape, billed on the upstream's usage."""
+
+    def __init__(self, inner: Adaptor, surface: str) -> None:
+        self.inner = inner
+        self.surface = surface
+        self.name = inner.name
+        self.default_base_url = inner.default_base_url
+        self.modes = frozenset({surface})
+
+    def inner_ctx(self, ctx: RelayContext, *, with_body: bool = False) -> RelayContext:
+        body = raw = None
+        if with_body:
+            body = gemini_to_openai.embed_request(ctx.body or {}, ctx.origin_model)
+            raw = dumps(body).encode("utf-8")
+        return dataclasses.replace(ctx, mode=Mode.EMBEDDINGS, body=body, raw_body=raw or b"", headers={})
+
+    def build_request(self, ctx: RelayContext) -> UpstreamRequest:
+        return self.inner.build_request(self.inner_ctx(ctx, with_body=True))
+
+    def parse_response(self, ctx: RelayContext, status: int, content_type: str,
+                       content: bytes) -> ParsedResponse | UpstreamFailure:
+        parsed = self.inner.parse_response(self.inner_ctx(ctx), status, content_type, content)
+        if isinstance(parsed, UpstreamFailure):
+            return parsed
+        try:
+            answer = json.loads(parsed.body)
+        except ValueError:
+            return UpstreamFailure(502, "upstream returned invalid JSON")
+        expected = len(gemini_to_openai.embed_items(ctx.body or {}))
+        out = openai_to_gemini.embed_response(answer, expected, batch=self.surface == Mode.GEMINI_BATCH_EMBED) \
+            if isinstance(answer, dict) else None
+        if out is None:
+            return UpstreamFailure(502, f"the upstream did not return {expected} embedding(s)")
+        usage = parsed.usage or Usage(prompt_tokens=prompt_tokens(self.surface, ctx.origin_model, ctx.body),
+                                      estimated=True)
+        return ParsedResponse(dumps(out).encode("utf-8"), "application/json", usage)
+
+    def parse_error(self, ctx: RelayContext, status: int, content_type: str, content: bytes) -> UpstreamFailure:
+        return self.inner.parse_error(self.inner_ctx(ctx), status, content_type, content)

@@ -320,3 +320,40 @@ def embed_response(body: dict[str, Any], model: str, prompt_tokens: int) -> dict
             for i, item in enumerate(items or ()) if isinstance(item, dict)]
     return {"object": "list", "data": data, "model": model,
             "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}}
+
+
+# -- embeddings (a Gemini client served by an OpenAI-family channel) ------------------------------------
+def embed_items(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The EmbedContentRequests of an embedContent body (itself) or a batchEmbedContents body (`requests`)."""
+    items = body.get("requests") if "requests" in body else [body]
+    return [item for item in items or () if isinstance(item, dict)]
+
+
+def embed_text(item: dict[str, Any]) -> str:
+    """The text of one EmbedContentRequest: its text parts, joined by a space (Gemini embeds them as one)."""
+    parts = get(item.get("content"), "parts")
+    return " ".join(p["text"] for p in parts or () if isinstance(p, dict) and isinstance(p.get("text"), str))
+
+
+def embed_request(body: dict[str, Any], model: str) -> dict[str, Any]:
+    """An OpenAI embeddings request for an embedContent or batchEmbedContents body: one input per content.
+
+    OpenAI embeds text only and takes one `dimensions` for the whole call, so a non-text part or
+    requests asking for different output sizes cannot be served (TranslationError, a 400).
+    """
+    inputs: list[str] = []
+    sizes: set[int] = set()
+    for i, item in enumerate(embed_items(body)):
+        for part in get(item.get("content"), "parts") or ():
+            if not isinstance(part, dict) or not isinstance(part.get("text"), str):
+                raise TranslationError(f"requests[{i}].content: only text parts can be embedded by this model")
+        inputs.append(embed_text(item))
+        size = get(item, "outputDimensionality")
+        if size is not None:
+            sizes.add(size)
+    if len(sizes) > 1:
+        raise TranslationError("every request must ask for the same outputDimensionality with this model")
+    out: dict[str, Any] = {"model": model, "input": inputs}
+    if sizes:
+        out["dimensions"] = sizes.pop()
+    return out

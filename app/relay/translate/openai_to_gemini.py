@@ -322,3 +322,19 @@ def response(completion: dict[str, Any], model: str) -> dict[str, Any]:
                            "index": choice.get("index", i)})
     return {"candidates": candidates, "usageMetadata": usage_metadata(usage_from_openai(completion.get("usage"))),
             "modelVersion": model, "responseId": str(completion.get("id") or new_id(""))}
+
+
+def embed_response(answer: dict[str, Any], expected: int, *, batch: bool) -> dict[str, Any] | None:
+    """Gemini's EmbedContentResponse (`embedding`) or BatchEmbedContentsResponse (`embeddings`) from an
+    OpenAI embeddings list; None when the list does not hold `expected` float vectors."""
+    data = answer.get("data")
+    if not isinstance(data, list) or len(data) != expected:
+        return None
+    vectors: list[tuple[int, list[Any]]] = []
+    for position, item in enumerate(data):
+        if not isinstance(item, dict) or not isinstance(item.get("embedding"), list):
+            return None
+        index = item.get("index")
+        vectors.append((index if type(index) is int else position, item["embedding"]))
+    embeddings = [{"values": values} for _, values in sorted(vectors, key=lambda pair: pair[0])]
+    return {"embeddings": embeddings} if batch else {"embedding": embeddings[0]}

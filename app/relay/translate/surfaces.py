@@ -1,5 +1,6 @@
-"""Checks of the native surfaces' request bodies, before anything is reserved: Claude Messages,
-Gemini generateContent, OpenAI Responses and rerank. Each returns the pipeline's `ClientRequest`.
+"""Checks of the native surfaces' request bodies, before anything is reserved: Claude Messages and
+count_tokens, Gemini generateContent, countTokens and embedContent, OpenAI Responses and rerank. Each
+returns the pipeline's `ClientRequest`.
 
 Only what every channel needs is checked here (the shape, the model, the roles, token limits), so a
 request that a Claude channel would accept is not refused just because translating it for another
@@ -25,6 +26,12 @@ from app.relay.translate.gemini_to_openai import get
 from app.relay.types import Mode
 
 MAX_RERANK_DOCUMENTS = 10_000
+MAX_EMBED_BATCH = 100  # Google's limit: "at most 100 requests can be in one batch"
+MAX_EMBED_DIMENSIONS = 65_536
+EMBED_TASK_TYPES = frozenset({"TASK_TYPE_UNSPECIFIED", "RETRIEVAL_QUERY", "RETRIEVAL_DOCUMENT", "SEMANTIC_SIMILARITY",
+                              "CLASSIFICATION", "CLUSTERING", "QUESTION_ANSWERING", "FACT_VERIFICATION",
+                              "CODE_RETRIEVAL_QUERY"})
+STREAM_ALTS = (None, "json", "sse")  # streamGenerateContent's `alt`: a JSON array (default) or SSE
 _MEDIA_KEYS = ("media_type", "mimeType", "mime_type")
 
 
@@ -70,6 +77,27 @@ def parse_claude(raw: bytes, headers: dict[str, str] | None = None) -> ClientReq
     body = parse_json_body(raw)
     model = check_model(body.get("model"))
     max_tokens = _tokens(body.get("max_tokens"), "max_tokens", required=True)
+    _check_claude_conversation(body)
+    req = ClientRequest(Mode.MESSAGES, model, stream=_bool(body, "stream"), body=body, raw=raw,
+                        headers=dict(headers or {}))
+    req.prompt_estimate = prompt_estimate(raw, body)
+    req.completion_estimate = max_tokens or DEFAULT_COMPLETION_TOKENS
+    return req
+
+
+def parse_claude_count(raw: bytes, headers: dict[str, str] | None = None) -> ClientRequest:
+    """A Claude token-counting request (https://docs.anthropic.com/en/api/messages-count-tokens): the
+    Messages body without max_tokens or stream, which that endpoint refuses."""
+    body = parse_json_body(raw)
+    model = check_model(body.get("model"))
+    for name in ("max_tokens", "stream"):
+        if name in body:
+            raise ValidationError(f"{name}: Extra inputs are not permitted", param=name)
+    _check_claude_conversation(body)
+    return ClientRequest(Mode.CLAUDE_COUNT, model, body=body, raw=raw, headers=dict(headers or {}))
+
+
+def _check_claude_conversation(body: dict[str, Any]) -> None:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise ValidationError("messages: at least one message is required", param="messages")
@@ -85,26 +113,19 @@ def parse_claude(raw: bytes, headers: dict[str, str] | None = None) -> ClientReq
         raise ValidationError("system: Input should be a valid string or list", param="system")
     if body.get("tools") is not None and not isinstance(body["tools"], list):
         raise ValidationError("tools: Input should be a valid list", param="tools")
-    req = ClientRequest(Mode.MESSAGES, model, stream=_bool(body, "stream"), body=body, raw=raw,
-                        headers=dict(headers or {}))
-    req.prompt_estimate = prompt_estimate(raw, body)
-    req.completion_estimate = max_tokens or DEFAULT_COMPLETION_TOKENS
-    return req
 
 
-def parse_gemini(raw: bytes, model: str, stream: bool) -> ClientRequest:
-    """A Gemini generateContent request (https://ai.google.dev/api/generate-content); the model is the URL's."""
+def parse_gemini(raw: bytes, model: str, stream: bool, alt: str | None = None) -> ClientRequest:
+    """A Gemini generateContent request (https://ai.google.dev/api/generate-content); the model is the URL's.
+
+    A stream is server-sent events with `alt=sse`, else (`alt=json`, the default) Google's JSON array
+    written element by element (app.relay.adaptors.gemini.JsonArrayStream).
+    """
+    if alt not in STREAM_ALTS:
+        raise ValidationError(f"Invalid value at 'alt' ({alt!r}): use json or sse", param="alt")
     body = parse_json_body(raw)
     model = check_model(model.removeprefix("models/"))
-    contents = body.get("contents")
-    if not isinstance(contents, list) or not contents:
-        raise ValidationError("* GenerateContentRequest.contents: contents is not specified", param="contents")
-    for i, content in enumerate(contents):
-        if not isinstance(content, dict) or not isinstance(content.get("parts"), list) or not content["parts"]:
-            raise ValidationError(f"* GenerateContentRequest.contents[{i}].parts: contents.parts must not be empty.",
-                                  param="contents")
-        if content.get("role") not in (None, "user", "model", "function"):
-            raise ValidationError("Please use a valid role: user, model.", param="contents")
+    _check_gemini_contents(body, "GenerateContentRequest")
     config = get(body, "generationConfig")
     if config is not None and not isinstance(config, dict):
         raise ValidationError("generationConfig must be an object", param="generationConfig")
@@ -112,9 +133,88 @@ def parse_gemini(raw: bytes, model: str, stream: bool) -> ClientRequest:
     candidates = get(config, "candidateCount")
     n = candidates if type(candidates) is int and 1 <= candidates <= 8 else 1
     req = ClientRequest(Mode.GEMINI, model, stream=stream, body=body, raw=raw)
+    req.json_array_stream = stream and alt != "sse"
     req.prompt_estimate = prompt_estimate(raw, body)
     req.completion_estimate = (max_tokens or DEFAULT_COMPLETION_TOKENS) * n
     return req
+
+
+def _check_gemini_contents(body: dict[str, Any], where: str) -> None:
+    contents = body.get("contents")
+    if not isinstance(contents, list) or not contents:
+        raise ValidationError(f"* {where}.contents: contents is not specified", param="contents")
+    for i, content in enumerate(contents):
+        if not isinstance(content, dict) or not isinstance(content.get("parts"), list) or not content["parts"]:
+            raise ValidationError(f"* {where}.contents[{i}].parts: contents.parts must not be empty.",
+                                  param="contents")
+        if content.get("role") not in (None, "user", "model", "function"):
+            raise ValidationError("Please use a valid role: user, model.", param="contents")
+
+
+def parse_gemini_count(raw: bytes, model: str) -> ClientRequest:
+    """A Gemini countTokens request (https://ai.google.dev/api/tokens): `contents`, or a whole
+    `generateContentRequest` (whose `model` names the same model), never both."""
+    body = parse_json_body(raw)
+    model = check_model(model.removeprefix("models/"))
+    inner = get(body, "generateContentRequest")
+    if inner is not None and "contents" in body:
+        raise ValidationError("contents and generateContentRequest cannot both be set", param="contents")
+    if inner is None:
+        _check_gemini_contents(body, "CountTokensRequest")
+    else:
+        if not isinstance(inner, dict):
+            raise ValidationError("generateContentRequest must be an object", param="generateContentRequest")
+        _check_gemini_contents(inner, "CountTokensRequest.generateContentRequest")
+        if inner.get("model") not in (None, f"models/{model}"):
+            raise ValidationError(f"generateContentRequest.model must be models/{model}",
+                                  param="generateContentRequest")
+    return ClientRequest(Mode.GEMINI_COUNT, model, body=body, raw=raw)
+
+
+def parse_gemini_embed(raw: bytes, model: str, *, batch: bool) -> ClientRequest:
+    """A Gemini embedContent or batchEmbedContents request (https://ai.google.dev/api/embeddings).
+
+    Each EmbedContentRequest needs content with parts; `model`, when given, must be the URL's model
+    (`models/{model}`), as Google checks in a batch; a batch holds at most MAX_EMBED_BATCH requests.
+    Billed like /v1/embeddings: prompt tokens only.
+    """
+    body = parse_json_body(raw)
+    model = check_model(model.removeprefix("models/"))
+    if batch:
+        where = "BatchEmbedContentsRequest.requests"
+        items = body.get("requests")
+        if not isinstance(items, list) or not items:
+            raise ValidationError(f"* {where}: requests is not specified", param="requests")
+        if len(items) > MAX_EMBED_BATCH:
+            raise ValidationError(f"* {where}: at most {MAX_EMBED_BATCH} requests can be in one batch",
+                                  param="requests")
+        for i, item in enumerate(items):
+            _check_embed_item(item, f"{where}[{i}]", model)
+    else:
+        _check_embed_item(body, "EmbedContentRequest", model)
+    req = ClientRequest(Mode.GEMINI_BATCH_EMBED if batch else Mode.GEMINI_EMBED, model, body=body, raw=raw)
+    req.prompt_estimate = prompt_estimate(raw, body)
+    return req
+
+
+def _check_embed_item(item: Any, where: str, model: str) -> None:
+    if not isinstance(item, dict):
+        raise ValidationError(f"* {where}: must be an object", param="requests")
+    parts = get(item.get("content"), "parts")
+    if not isinstance(parts, list) or not parts or not all(isinstance(p, dict) and p for p in parts):
+        raise ValidationError(f"* {where}.content.parts: contents.parts must not be empty.", param="content")
+    if item.get("model") not in (None, f"models/{model}"):
+        raise ValidationError(f"* {where}.model: the model of each request must match the model "
+                              f"models/{model}", param="model")
+    task = get(item, "taskType")
+    if task is not None and task not in EMBED_TASK_TYPES:
+        raise ValidationError(f"* {where}.task_type: invalid value {task!r}", param="taskType")
+    if get(item, "title") is not None and not isinstance(get(item, "title"), str):
+        raise ValidationError(f"* {where}.title: must be a string", param="title")
+    size = get(item, "outputDimensionality")
+    if size is not None and (type(size) is not int or not 1 <= size <= MAX_EMBED_DIMENSIONS):
+        raise ValidationError(f"* {where}.output_dimensionality: must be an integer between 1 and "
+                              f"{MAX_EMBED_DIMENSIONS}", param="outputDimensionality")
 
 
 def parse_responses(raw: bytes) -> ClientRequest:
