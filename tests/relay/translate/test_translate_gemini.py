@@ -199,3 +199,26 @@ def test_embeddings_both_ways():
     assert out["usage"] == {"prompt_tokens": 2, "total_tokens": 2}
     with pytest.raises(TranslationError):
         openai_to_gemini.embed_request({"input": [[1, 2, 3]]}, "m")
+
+
+def test_gemini_embed_requests_to_openai_and_vectors_back():
+    batch = {"requests": [
+        {"model": "models/e", "content": {"parts": [{"text": "first"}, {"text": "part"}]}, "outputDimensionality": 4},
+        {"model": "models/e", "content": {"parts": [{"text": "second"}]}, "output_dimensionality": 4}]}
+    assert gemini_to_openai.embed_request(batch, "e") == {"model": "e", "input": ["first part", "second"],
+                                                          "dimensions": 4}
+    assert gemini_to_openai.embed_request({"content": {"parts": [{"text": "x"}]}}, "e") == {"model": "e",
+                                                                                             "input": ["x"]}
+    with pytest.raises(TranslationError, match="same outputDimensionality"):
+        gemini_to_openai.embed_request({"requests": [{**batch["requests"][0], "outputDimensionality": 8},
+                                                     batch["requests"][1]]}, "e")
+    with pytest.raises(TranslationError, match="only text parts"):
+        gemini_to_openai.embed_request({"content": {"parts": [{"fileData": {"fileUri": "gs://x"}}]}}, "e")
+
+    answer = {"data": [{"index": 1, "embedding": [0.3]}, {"index": 0, "embedding": [0.1]}]}
+    assert openai_to_gemini.embed_response(answer, 2, batch=True) == {"embeddings": [{"values": [0.1]},
+                                                                                     {"values": [0.3]}]}
+    assert openai_to_gemini.embed_response({"data": [{"embedding": [0.5]}]}, 1, batch=False) == {
+        "embedding": {"values": [0.5]}}
+    assert openai_to_gemini.embed_response(answer, 3, batch=True) is None  # a vector missing
+    assert openai_to_gemini.embed_response({"data": [{"embedding": "AAAA"}]}, 1, batch=False) is None  # base64

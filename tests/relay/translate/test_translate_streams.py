@@ -193,3 +193,29 @@ def test_openai_chunks_to_gemini_stream():
     assert last["usageMetadata"] == {"promptTokenCount": 11, "candidatesTokenCount": 7, "totalTokenCount": 18,
                                      "cachedContentTokenCount": 3}
     assert t.end() == []
+
+
+def test_json_array_stream_wraps_any_gemini_translator():
+    from app.relay import sse
+    from app.relay.adaptors.gemini import GeminiNativeStream, JsonArrayStream
+    from app.relay.types import Mode, RelayContext
+
+    ctx = RelayContext(mode=Mode.GEMINI, origin_model="gemini-2.5-flash", stream=True, body={})
+    stream = JsonArrayStream(GeminiNativeStream(ctx))
+    first = {"candidates": [{"content": {"role": "model", "parts": [{"text": "Hi"}]}, "index": 0}]}
+    last = {"candidates": [{"content": {"role": "model", "parts": [{"text": "!"}]}, "finishReason": "STOP",
+                            "index": 0}], "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 2}}
+    out = []
+    for event in sse.iter_events([sse.data_frame(first), b": keep-alive\n\n", sse.data_frame(last)]):
+        out.extend(stream.translate(event))
+    assert stream.finished and stream.usage.completion_tokens == 2 and not stream.done
+    out.extend(stream.end())
+    assert stream.done and json.loads(b"".join(out)) == [first, last]
+    assert out[0].startswith(b"[{") and out[1].startswith(b"\n,{") and out[-1] == b"\n]"
+    assert stream.end() == []  # closed once
+
+    failing = JsonArrayStream(GeminiNativeStream(ctx))
+    head = b"".join(failing.translate(next(sse.iter_events([sse.data_frame(first)]))))
+    tail = failing.error_frames("upstream went away", code="upstream_broken")
+    assert json.loads(head + tail)[1]["error"]["message"] == "upstream went away"
+    assert JsonArrayStream(GeminiNativeStream(ctx)).error_frames("x").startswith(b"[{\"error\"")
