@@ -110,6 +110,7 @@ class Config:
         self.RATELIMIT_LOGIN = os.environ.get("RATELIMIT_LOGIN", "10 per minute")
         self.RATELIMIT_REGISTER = os.environ.get("RATELIMIT_REGISTER", "5 per hour")
         self.RATELIMIT_REDEEM = os.environ.get("RATELIMIT_REDEEM", "20 per minute")
+        self.RATELIMIT_PAY = os.environ.get("RATELIMIT_PAY", "10 per minute")
         # Mails sent by /api/verification and /api/reset_password, per peer address and per recipient.
         self.RATELIMIT_EMAIL = os.environ.get("RATELIMIT_EMAIL", "5 per 10 minutes")
         # Wrong e-mail codes or reset tokens tried for one address before it is locked for the window.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ DEFAULT_EMAIL_DOMAIN_WHITELIST = [  # new-api's default list
 
 @dataclass(frozen=True)
 class Spec:
-    kind: str  # int | float | bool | str | ratio_map | json_object | text_lines
+    kind: str  # int | float | bool | str | ratio_map | json_object | json_list | text_lines
     default: Any
     minimum: float | None = None
     maximum: float | None = None
@@ -72,6 +73,42 @@ DEFAULT_MODEL_PRICE = {
     "mj_inpaint": 0, "mj_custom_zoom": 0, "mj_describe": 0.05, "mj_upscale": 0.05, "mj_upload": 0.05,
     "swap_face": 0.05, "mj_video": 0.8, "suno_music": 0.1, "suno_lyrics": 0.01,
 }
+
+
+PAY_METHOD_TYPE_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+# A CSS colour for a method's button: #hex, a name, or rgb()/hsl() (may hold var()), never url() or quotes.
+PAY_METHOD_COLOR_RE = re.compile(r"^(#[0-9A-Fa-f]{3,8}|[A-Za-z]{1,32}|(rgb|rgba|hsl|hsla)\([\w\s.,%()-]{1,64}\))$")
+DEFAULT_PAY_METHODS = [
+    {"name": "Alipay", "color": "#1677FF", "type": "alipay"},
+    {"name": "WeChat Pay", "color": "#07C160", "type": "wxpay"},
+]
+
+
+def _check_pay_methods(methods: list) -> str | None:
+    """new-api's PayMethods: a list of {name, type, color?}; `type` is what the epay gateway is sent."""
+    seen = set()
+    for method in methods:
+        if not isinstance(method, dict):
+            return "each payment method must be an object with name and type"
+        name, kind, color = method.get("name"), method.get("type"), method.get("color", "")
+        if not isinstance(name, str) or not name.strip() or len(name) > 64:
+            return "each payment method needs a name (1-64 characters)"
+        if not isinstance(kind, str) or not PAY_METHOD_TYPE_RE.fullmatch(kind):
+            return "each payment method needs a type of 1-32 letters, digits, '_' or '-'"
+        if kind == "stripe":
+            return "type 'stripe' is reserved for Stripe, which has its own settings"
+        if kind in seen:
+            return f"payment method type {kind!r} is listed twice"
+        if color != "" and (not isinstance(color, str) or not PAY_METHOD_COLOR_RE.fullmatch(color)):
+            return f"color of {kind!r} must be a CSS colour such as #1677FF or rgb(22, 119, 255)"
+        seen.add(kind)
+    return None
+
+
+def _check_http_url(value: str) -> str | None:
+    if value and not re.fullmatch(r"https?://[^\s]+", value):
+        return "must be an http:// or https:// URL, or empty"
+    return None
 
 
 def _check_domains(domains: list[str]) -> str | None:
@@ -162,6 +199,14 @@ SPECS: dict[str, Spec] = {
     "SelfUseModeEnabled": Spec("bool", False),  # serve models that have no price, at ratio 1
     "RetryTimes": Spec("int", 2, minimum=0, maximum=10),
     "ModelRequestRateLimitCount": Spec("int", 0, minimum=0),
+    # Online top-up: an epay (易支付) gateway; Price is what one US dollar of quota costs in its currency
+    "PayAddress": Spec("str", "", check=_check_http_url),
+    "EpayId": Spec("str", ""),
+    "EpayKey": Spec("str", ""),
+    "Price": Spec("float", 7.3, check=lambda v: None if v > 0 else "must be greater than 0"),
+    "MinTopUp": Spec("int", 1, minimum=1, maximum=1_000_000),
+    "TopupGroupRatio": Spec("ratio_map", {"default": 1, "vip": 1, "svip": 1}),
+    "PayMethods": Spec("json_list", DEFAULT_PAY_METHODS, check=_check_pay_methods),
     # Check-in
     "CheckInEnabled": Spec("bool", False),
     "CheckInQuota": Spec("int", 0, minimum=0),
@@ -267,6 +312,12 @@ def _coerce(spec: Spec, raw: Any) -> Any:
                 if not _is_number(ratio) or ratio < 0:
                     raise ValueError(f"{name!r} must map to a non-negative number")
         return raw
+    if kind == "json_list":
+        if isinstance(raw, str):
+            raw = json.loads(raw, parse_constant=_reject_constant)
+        if not isinstance(raw, list):
+            raise ValueError("must be a JSON list")
+        return raw
     raise ValueError(f"unsupported kind {kind}")
 
 
@@ -274,7 +325,7 @@ def serialize_value(key: str, value: Any) -> str:
     kind = SPECS[key].kind
     if kind == "bool":
         return "true" if value else "false"
-    if kind in {"ratio_map", "json_object"}:
+    if kind in {"ratio_map", "json_object", "json_list"}:
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     if kind == "text_lines":
         return "\n".join(value)

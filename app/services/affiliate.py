@@ -7,6 +7,7 @@ earned. Moving it is one conditional UPDATE (`WHERE aff_quota >= :q`) with its l
 
 from __future__ import annotations
 
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from sqlalchemy import select, update
@@ -100,6 +101,36 @@ def transfer_aff_quota(user: User, amount: Any) -> dict[str, int]:
                 other={"aff_transfer": amount})
     row = db.session.execute(select(User.quota, User.aff_quota).where(User.id == user_id)).one()
     return {"transferred": amount, "quota": row.quota, "aff_quota": row.aff_quota}
+
+
+def rebate_amount(quota: int) -> int:
+    """RebatePercentage of `quota`, rounded down (decimal arithmetic, no float drift)."""
+    percent = Decimal(str(get_option("RebatePercentage")))
+    return int((Decimal(quota) * percent / 100).to_integral_value(rounding=ROUND_DOWN))
+
+
+def pay_rebate(user_id: int, username: str, quota: int, source: dict[str, Any]) -> None:
+    """Credit the inviter of `user_id` RebatePercentage of a paid top-up of `quota`, in the caller's
+    transaction: aff_quota and aff_history_quota, plus a log row whose `other` carries `source` (which
+    code or order paid). Lock order: call it after the payer's own row was updated."""
+    if not get_option("RebateEnabled"):
+        return
+    inviter_id = db.session.scalar(select(User.inviter_id).where(User.id == user_id))
+    amount = rebate_amount(quota)
+    if not inviter_id or amount <= 0:
+        return
+    result = db.session.execute(
+        update(User)
+        .where(User.id == inviter_id, User.deleted_at.is_(None), User.aff_quota <= MAX_QUOTA - amount,
+               User.aff_history_quota <= MAX_QUOTA - amount)
+        .values(aff_quota=User.aff_quota + amount, aff_history_quota=User.aff_history_quota + amount)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        return
+    inviter_name = db.session.scalar(select(User.username).where(User.id == inviter_id))
+    add_log(log_type=LogType.SYSTEM, user_id=inviter_id, username=inviter_name, quota=amount,
+            content=f"Invitation rebate: {quota_text(amount)} from {username}'s top-up",
+            other={"invitee_id": user_id, **source})
 
 
 def affiliate_summary(user: User) -> dict[str, Any]:

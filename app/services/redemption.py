@@ -12,22 +12,21 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.billing.ledger import add_log, add_topup_log
+from app.billing.ledger import add_topup_log
 from app.database import retry_on_deadlock
 from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
-from app.models import LogType, Redemption, RedemptionLog, RedemptionStatus, User
+from app.models import Redemption, RedemptionLog, RedemptionStatus, User
 from app.models.base import now_ts
-from app.options import get_option
 from app.security import random_string
+from app.services import affiliate
 from app.services.accounts import quota_text
-from app.services.users import LIKE_ESCAPE, MAX_QUOTA, atomic, credit_quota, escape_like, lock_wallet
+from app.services.users import LIKE_ESCAPE, atomic, credit_quota, escape_like, lock_wallet
 from app.validation import clean_text, strict_bool, strict_int
 
 KEY_LENGTH = 32
@@ -345,34 +344,6 @@ def _claim(code: Redemption, user_id: int, now: int) -> bool:
     return True
 
 
-def rebate_amount(quota: int) -> int:
-    """RebatePercentage of `quota`, rounded down (decimal arithmetic, no float drift)."""
-    percent = Decimal(str(get_option("RebatePercentage")))
-    return int((Decimal(quota) * percent / 100).to_integral_value(rounding=ROUND_DOWN))
-
-
-def _pay_rebate(user_id: int, username: str, quota: int, code_id: int) -> None:
-    """Credit the redeemer's inviter (same transaction): aff_quota and aff_history_quota, plus a log row."""
-    if not get_option("RebateEnabled"):
-        return
-    inviter_id = db.session.scalar(select(User.inviter_id).where(User.id == user_id))
-    amount = rebate_amount(quota)
-    if not inviter_id or amount <= 0:
-        return
-    result = db.session.execute(
-        update(User)
-        .where(User.id == inviter_id, User.deleted_at.is_(None), User.aff_quota <= MAX_QUOTA - amount,
-               User.aff_history_quota <= MAX_QUOTA - amount)
-        .values(aff_quota=User.aff_quota + amount, aff_history_quota=User.aff_history_quota + amount)
-        .execution_options(synchronize_session=False))
-    if result.rowcount != 1:
-        return
-    inviter_name = db.session.scalar(select(User.username).where(User.id == inviter_id))
-    add_log(log_type=LogType.SYSTEM, user_id=inviter_id, username=inviter_name, quota=amount,
-            content=f"Invitation rebate: {quota_text(amount)} from {username}'s top-up",
-            other={"invitee_id": user_id, "redemption_id": code_id})
-
-
 @retry_on_deadlock
 def redeem(user: User, key: Any) -> tuple[int, bool]:
     """Redeem `key` for `user`: returns (quota credited, is_gift) or raises ValidationError with a distinct
@@ -406,7 +377,7 @@ def redeem(user: User, key: Any) -> tuple[int, bool]:
             add_topup_log(user, quota, f"Redeemed a {kind} for {quota_text(quota)} (code id {code.id})",
                           other={"redemption_id": code.id, "is_gift": is_gift})
             if not is_gift:
-                _pay_rebate(user_id, username, quota, code.id)
+                affiliate.pay_rebate(user_id, username, quota, {"redemption_id": code.id})
     except IntegrityError:
         # UNIQUE(redemption_id, user_id): the same user won a race against themselves
         raise ValidationError("you have already redeemed this gift code", code="gift_already_redeemed") from None

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-from app.blueprints.admin import channels, logs, redemptions, settings, tasks, users  # noqa: E402,F401
+from app.blueprints.admin import channels, logs, redemptions, settings, tasks, topups, users  # noqa: E402,F401

@@ -63,6 +63,13 @@ LABELS = {
     "CacheRatio": _l("Cache read ratios"),
     "CacheCreationRatio": _l("Cache write ratios"),
     "UserUsableGroups": _l("Groups users may choose"),
+    "PayAddress": _l("Epay gateway address"),
+    "EpayId": _l("Epay merchant ID (pid)"),
+    "EpayKey": _l("Epay merchant key"),
+    "PayMethods": _l("Payment methods"),
+    "Price": _l("Price of one US dollar of quota"),
+    "MinTopUp": _l("Smallest top-up (US dollars of quota)"),
+    "TopupGroupRatio": _l("Top-up price ratios by group"),
     "CheckInEnabled": _l("Daily check-in"),
     "CheckInQuota": _l("Smallest check-in reward"),
     "CheckInMaxQuota": _l("Largest check-in reward"),
@@ -84,6 +91,12 @@ HELP = {
     "ModelPrice": _l("A JSON object: model name to dollars per call; such models are not priced by tokens."),
     "GroupRatio": _l("A JSON object: group name to a multiplier of every price."),
     "UserUsableGroups": _l("A JSON object: group name to the description users see."),
+    "PayAddress": _l("The gateway's base URL, e.g. https://pay.example.com; orders are sent to its /submit.php. "
+                     "Online top-up is on when the address, merchant ID and key are all set."),
+    "PayMethods": _l("A JSON list of {\"name\", \"type\", \"color\"}: one button each on the wallet; type is "
+                     "the gateway's code, such as alipay or wxpay."),
+    "Price": _l("In the gateway's currency, e.g. 7.3 when it charges yuan."),
+    "TopupGroupRatio": _l("A JSON object: group name to a multiplier of the top-up price (1 when absent)."),
     "SMTPPort": _l("Port 465 or the switch below: TLS from the start; any other port: STARTTLS when the server "
                    "offers it."),
     "SMTPFrom": _l("Empty: the SMTP account is used."),

@@ -34,6 +34,8 @@ GROUPS: list[tuple[str, object, list[str]]] = [
         "QuotaPerUnit", "QuotaForNewUser", "QuotaRemindThreshold", "PreConsumedQuota", "SelfUseModeEnabled",
         "RetryTimes", "ModelRequestRateLimitCount", "ModelRatio", "CompletionRatio", "ModelPrice",
         "GroupRatio", "CacheRatio", "CacheCreationRatio", "UserUsableGroups"]),
+    ("payment", _l("Payment"), [
+        "PayAddress", "EpayId", "EpayKey", "PayMethods", "Price", "MinTopUp", "TopupGroupRatio"]),
     ("checkin", _l("Check-in"), ["CheckInEnabled", "CheckInQuota", "CheckInMaxQuota", "CheckInTimeZone"]),
     ("invitation", _l("Invitations"), ["QuotaForInviter", "QuotaForInvitee", "RebateEnabled", "RebatePercentage"]),
     ("health", _l("Channel auto-disable"), [
@@ -53,7 +55,7 @@ def _widget(key: str) -> str:
     kind = SPECS[key].kind
     if kind == "bool":
         return "checkbox"
-    if kind in {"ratio_map", "json_object"}:
+    if kind in {"ratio_map", "json_object", "json_list"}:
         return "json"
     if kind == "text_lines" or key in LONG_TEXT:
         return "textarea"
@@ -79,7 +81,8 @@ def _fields(group: str, submitted: dict | None = None) -> list[dict]:
             shown = serialize_value(key, values[key])
         fields.append({"key": key, "label": LABELS.get(key, key), "help": HELP.get(key, ""), "widget": widget,
                        "value": shown, "has_value": bool(values[key]), "is_quota": key in QUOTA_KEYS,
-                       "current": values[key]})
+                       "current": values[key],
+                       "json_shape": "list" if SPECS[key].kind == "json_list" else "object"})
     return fields
 
 

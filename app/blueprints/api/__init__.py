@@ -13,6 +13,7 @@ from app.blueprints.api import (  # noqa: E402,F401
     misc,
     openapi,
     option,
+    payment,
     plan,
     redemption,
     selfservice,

@@ -30,11 +30,11 @@ from app.blueprints.auth.pages import _after_sign_in, login_limit
 from app.errors import Forbidden, ValidationError
 from app.models import User
 from app.oauth.base import OAuthFailed
-from app.options import get_option
 from app.services import accounts
 from app.services import oauth as oauth_service
 from app.web.api import ok
 from app.web.htmx import safe_next
+from app.web.urls import site_base
 
 STATE_KEY = "oauth"
 STATE_SECONDS = 600
@@ -42,19 +42,13 @@ MAX_PARAM = 2048
 CALLBACK_PARAMS = ("code", "state", "error")
 
 
-def _site_base() -> str:
-    """The public address of this site: the ServerAddress option when set (behind proxies), else the request's."""
-    configured = str(get_option("ServerAddress") or "").strip().rstrip("/")
-    return configured or request.host_url.rstrip("/")
-
-
 def _callback_uri(name: str) -> str:
-    return _site_base() + url_for("auth.oauth_callback", provider=name)
+    return site_base() + url_for("auth.oauth_callback", provider=name)
 
 
 def _legacy_callback_uri(name: str) -> str:
     """new-api's front ends register `<site>/oauth/<provider>` and send it (or nothing) as redirect_uri."""
-    return _site_base() + url_for("auth.oauth_start", provider=name)
+    return site_base() + url_for("auth.oauth_start", provider=name)
 
 
 def _arg(name: str) -> str:

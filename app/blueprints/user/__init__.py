@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("user", __name__, url_prefix="/console")
 
-from app.blueprints.user import dashboard, keys, logs, profile, tasks, wallet  # noqa: E402,F401
+from app.blueprints.user import dashboard, keys, logs, profile, tasks, topup, wallet  # noqa: E402,F401

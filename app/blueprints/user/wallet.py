@@ -1,4 +1,5 @@
-"""The wallet: balance, redeem a code, daily check-in, invitation link and reward transfer, plan spend."""
+"""The wallet: balance, online top-up (topup.py), redeem a code, daily check-in, invitation link and reward
+transfer, plan spend."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from app.blueprints.user import bp
 from app.errors import AppError
 from app.extensions import db, limiter
 from app.options import get_option
-from app.services import affiliate, checkin, redemption, stats
+from app.services import affiliate, checkin, payments, redemption, stats
 from app.web import forms
 from app.web.auth import page_role_required
 from app.web.filters import format_quota
@@ -29,10 +30,24 @@ def _invite() -> dict:
                                                                  _external=True)}
 
 
-def _page(fragment: str | None = None, /, *, status: int = 200, **context):
+ORDERS_PAGE_SIZE = 10
+
+
+def _orders() -> dict:
+    """One page of the user's top-up orders (the wallet's order card)."""
+    page, size = forms.page_args(ORDERS_PAGE_SIZE)
+    orders, total = payments.list_orders(user_id=current_user.id, page=page, page_size=size)
+    return {"orders": orders, "orders_total": total, "orders_page": page, "orders_page_size": size}
+
+
+def wallet_page(fragment: str | None = None, /, *, status: int = 200, **context):
     """The wallet, or one of its cards; each card's data is read only when that card is shown."""
     db.session.refresh(_user())  # the balance may have changed in this request
     whole = fragment is None or not wants_fragment()
+    if whole or fragment == "user/_topup_form.html":
+        context.setdefault("topup", payments.topup_info())
+    if whole or fragment == "user/_topup_orders.html":
+        context = _orders() | context
     if whole or fragment == "user/_checkin.html":
         context.setdefault("checkin", checkin.check_in_status(_user()))
     if whole or fragment == "user/_invite.html":
@@ -44,7 +59,7 @@ def _page(fragment: str | None = None, /, *, status: int = 200, **context):
 
 def _result(fragment: str, message: str, **context):
     """A successful action: the fragment and a toast for HTMX (balance listeners refresh), else the page."""
-    response = _page(fragment, **context, done_message=message)
+    response = wallet_page(fragment, **context, done_message=message)
     if wants_fragment():
         trigger(response, "balance-changed")
         toast(response, message)
@@ -54,14 +69,14 @@ def _result(fragment: str, message: str, **context):
 @bp.get("/wallet")
 @page_role_required()
 def wallet():
-    return _page()
+    return wallet_page()
 
 
 @bp.get("/wallet/balance")
 @page_role_required()
 def wallet_balance():
     """The balance card alone (refreshed after a redeem, a check-in or a transfer)."""
-    return _page("user/_wallet_balance.html")
+    return wallet_page("user/_wallet_balance.html")
 
 
 @bp.post("/wallet/redeem")
@@ -72,7 +87,7 @@ def wallet_redeem():
     try:
         quota, _is_gift = redemption.redeem(_user(), forms.text("key"))
     except AppError as exc:
-        return _page("user/_redeem_form.html", status=422, redeem_error=exc.message)
+        return wallet_page("user/_redeem_form.html", status=422, redeem_error=exc.message)
     return _result("user/_redeem_form.html", _("Redeemed %(amount)s.", amount=format_quota(quota)))
 
 
@@ -83,7 +98,7 @@ def wallet_checkin():
     try:
         reward = checkin.check_in(_user())
     except AppError as exc:
-        return _page("user/_checkin.html", status=422, checkin_error=exc.message)
+        return wallet_page("user/_checkin.html", status=422, checkin_error=exc.message)
     return _result("user/_checkin.html", _("Checked in: %(amount)s added.", amount=format_quota(reward)))
 
 
@@ -94,6 +109,6 @@ def wallet_transfer():
     try:
         moved = affiliate.transfer_aff_quota(_user(), forms.quota("amount"))
     except AppError as exc:
-        return _page("user/_invite.html", status=422, transfer_error=exc.message)
+        return wallet_page("user/_invite.html", status=422, transfer_error=exc.message)
     return _result("user/_invite.html", _("%(amount)s moved to your balance.",
                                           amount=format_quota(moved["transferred"])))
