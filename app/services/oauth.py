@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import unicodedata
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -157,3 +158,47 @@ def bind(user: User, provider: OAuthProvider, profile: OAuthProfile) -> bool:
         raise
     db.session.refresh(user)
     return True
+
+
+# -- bindings on the profile page and in the admin user editor -------------------------------------------
+def bindings(user: User) -> list[dict[str, Any]]:
+    """Each provider with `user`'s id there ("" when not linked): `[{name, label, enabled, subject}]`."""
+    return [{"name": name, "label": cls.label, "enabled": is_enabled(name),
+             "subject": getattr(user, cls.user_column) or ""} for name, cls in PROVIDERS.items()]
+
+
+def _other_ways_in(user: User, except_column: str) -> bool:
+    """True when `user` can still sign in without the provider of `except_column`: a password while
+    password sign-in is on, or another linked provider that is enabled now."""
+    if user.password and get_option("PasswordLoginEnabled"):
+        return True
+    return any(getattr(user, cls.user_column) for name, cls in PROVIDERS.items()
+               if cls.user_column != except_column and is_enabled(name))
+
+
+def unbind(user: User, name: str, *, by_admin: bool = False) -> None:
+    """Remove the link to provider `name` from `user`.
+
+    404 for an unknown provider or a deleted user; 409 when nothing is linked. Unless `by_admin`, 403 when it
+    is the account's last way to sign in (no usable password, no other enabled provider linked). The check
+    and the write share one transaction on the locked user row, so two parallel unbinds cannot both pass.
+    """
+    cls = provider_class(name)
+    db.session.commit()  # end earlier reads: the row read under the lock below is the current one
+    locked = db.session.execute(
+        select(User).where(User.id == user.id, User.deleted_at.is_(None)).with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    try:
+        if locked is None:
+            raise NotFound("user not found")
+        if not getattr(locked, cls.user_column):
+            raise Conflict(f"this account is not linked to {cls.label}", code="oauth_not_bound")
+        if not by_admin and not _other_ways_in(locked, cls.user_column):
+            raise Forbidden(f"{cls.label} is this account's only way to sign in: set a password or link "
+                            "another account first", code="oauth_last_sign_in")
+        setattr(locked, cls.user_column, None)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise

@@ -17,7 +17,7 @@ import requests
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Log, LogType, Setup, User, UserStatus
+from app.models import Log, LogType, Role, Setup, User, UserStatus
 from app.oauth.oidc import clear_caches
 from app.options import options
 from tests.conftest import login_client
@@ -425,3 +425,173 @@ def test_parallel_binds_of_one_account_link_it_once(backend_app):
     statuses = all_at_once(len(clients), lambda i: clients[i].get(callbacks[i]).status_code)
     assert sorted(statuses) == [302] + [409] * (len(clients) - 1)
     assert len([u for u in users() if u.github_id == "583231"]) == 1
+
+
+# -- binding and unbinding from the profile page, the API and the admin user editor ----------------------
+HX = {"HX-Request": "true"}
+
+
+def fresh(user_id: int) -> User:
+    db.session.commit()
+    return db.session.get(User, user_id)
+
+
+def unbind_page(client, provider: str, **headers):
+    return client.post(f"/console/profile/oauth/{provider}/unbind", headers={**HX, **headers})
+
+
+def test_profile_offers_bind_for_each_enabled_provider(app, user, github, mock):
+    options().update(LINUXDO)
+    body = login_client(app, user).get("/console/profile").get_data(as_text=True)
+    card = body[body.index('data-testid="oauth-bindings"'):]
+    assert 'href="/oauth/github?next=/console/profile"' in card
+    assert 'href="/oauth/linuxdo?next=/console/profile"' in card
+    assert "/oauth/oidc" not in card  # not configured, not linked: not offered
+    assert card.count(">Bind<") == 2 and "Unbind" not in card.split("</ul>")[0]
+    assert "<script" not in card
+
+
+def test_bind_from_the_profile_then_sign_in_with_it(app, user, github):
+    client = login_client(app, user)
+    start = "/oauth/github?next=/console/profile"
+    assert start in client.get("/console/profile").get_data(as_text=True)
+    response = sign_in(client, start)
+    assert response.status_code == 302 and response.headers["Location"] == "/console/profile"
+    page = client.get("/console/profile").get_data(as_text=True)
+    assert "Linked (ID 583231)" in page and "is now linked" in page  # the flash
+    assert fresh(user.id).github_id == "583231"
+    # A new browser signs in with GitHub: the bound account, no new user.
+    browser = app.test_client()
+    assert sign_in(browser).status_code == 302
+    assert signed_in_as(browser) == "alice" and len(users()) == 1
+
+
+def test_binding_an_id_someone_else_holds_says_so_and_changes_nothing(app, user, github):
+    bob = make_user("bob", github_id="583231")
+    response = sign_in(login_client(app, user), "/oauth/github?next=/console/profile")
+    assert response.status_code == 409
+    assert "this GitHub account is already linked to another user" in response.get_data(as_text=True)
+    assert fresh(user.id).github_id is None and fresh(bob.id).github_id == "583231"
+
+
+def test_a_forged_state_binds_nothing(app, user, github):
+    """The attacker's own callback, replayed in the victim's signed-in browser, must not link the attacker's
+    GitHub account to the victim (the state is tied to the session that started the flow)."""
+    attacker = app.test_client()
+    callback = local(approve(to_provider(attacker)))
+    victim = login_client(app, user)
+    victim.get("/oauth/github")  # even with a flow of its own under way
+    assert victim.get(callback).status_code == 403
+    assert fresh(user.id).github_id is None
+    assert "/gh/login/oauth/access_token" not in github.paths()
+
+
+def test_unbind_with_a_password_to_fall_back_on(app, user, github):
+    user.github_id = "583231"
+    db.session.commit()
+    client = login_client(app, user)
+    response = unbind_page(client, "github")
+    assert response.status_code == 200
+    assert "no longer linked" in response.headers["HX-Trigger"]
+    body = response.get_data(as_text=True)
+    assert body.lstrip().startswith('<div id="oauth-bindings"') and ">Bind<" in body
+    assert fresh(user.id).github_id is None
+    # The GitHub account is free again: signing in with it now registers a new user.
+    browser = app.test_client()
+    sign_in(browser)
+    assert signed_in_as(browser) == "octocat"
+
+
+@pytest.mark.parametrize("situation", ["no password", "password login off", "other provider off"])
+def test_unbind_refuses_to_remove_the_last_way_in(app, user, github, h, situation):
+    options().update(LINUXDO)
+    user.github_id = "583231"
+    if situation == "no password":
+        user.password = ""  # an account made by an OAuth sign-up
+    elif situation == "password login off":
+        options().update({"PasswordLoginEnabled": False})
+    else:
+        user.password = ""
+        user.linux_do_id = "42"
+        options().update({"LinuxDOOAuthEnabled": False})
+    db.session.commit()
+    client = login_client(app, user)
+    page = unbind_page(client, "github")
+    assert page.status_code == 422 and "only way to sign in" in page.get_data(as_text=True)
+    h.envelope_error(client.delete("/api/user/oauth/github"), 403)
+    assert fresh(user.id).github_id == "583231"
+
+
+def test_an_oauth_only_account_can_drop_one_of_two_providers(app, user, github):
+    options().update(LINUXDO)
+    user.password, user.github_id, user.linux_do_id = "", "583231", "42"
+    db.session.commit()
+    client = login_client(app, user)
+    answer = client.delete("/api/user/oauth/github").get_json()
+    assert answer["success"] is True
+    assert {b["name"]: b["subject"] for b in answer["data"]} == {"github": "", "oidc": "", "linuxdo": "42"}
+    assert client.delete("/api/user/oauth/linuxdo").status_code == 403
+    assert (fresh(user.id).github_id, fresh(user.id).linux_do_id) == (None, "42")
+
+
+def test_unbind_of_what_is_not_linked_or_unknown(app, user, github, h):
+    client = login_client(app, user)
+    h.envelope_error(client.delete("/api/user/oauth/github"), 409)
+    assert "not linked" in unbind_page(client, "github").get_data(as_text=True)
+    h.envelope_error(client.delete("/api/user/oauth/myspace"), 404)
+    assert unbind_page(client, "myspace").status_code == 404
+    h.envelope_error(app.test_client().delete("/api/user/oauth/github"), 401)
+
+
+@pytest.mark.parametrize("app_overrides", [{"WTF_CSRF_ENABLED": True}])
+def test_unbind_needs_the_csrf_token(app, user, github):
+    user.github_id = "583231"
+    db.session.commit()
+    client = login_client(app, user)
+    page = client.get("/console/profile").get_data(as_text=True)
+    token = page.split('"X-CSRFToken": "')[1].split('"')[0]
+    assert unbind_page(client, "github").status_code == 400
+    assert client.delete("/api/user/oauth/github").status_code == 400
+    assert fresh(user.id).github_id == "583231"
+    assert unbind_page(client, "github", **{"X-CSRFToken": token}).status_code == 200
+    assert fresh(user.id).github_id is None
+
+
+def test_admin_editor_shows_and_clears_links(app, user, github, admin_client):
+    user.password, user.github_id, user.linux_do_id = "", "583231", "42"
+    db.session.commit()
+    editor = admin_client.get(f"/admin/users/{user.id}/edit", headers=HX).get_data(as_text=True)
+    section = editor[editor.index('data-testid="user-oauth-bindings"'):]
+    assert "<code" in section and "583231" in section and "42" in section
+    # The admin may remove even the last way in (and then set a password in the same editor).
+    response = admin_client.post(f"/admin/users/{user.id}/oauth/github/clear", headers=HX)
+    assert response.status_code == 200 and "was removed" in response.headers["HX-Trigger"]
+    assert "583231" not in response.get_data(as_text=True)
+    answer = admin_client.delete(f"/api/user/{user.id}/oauth/linuxdo").get_json()
+    assert answer["success"] is True
+    assert (fresh(user.id).github_id, fresh(user.id).linux_do_id) == (None, None)
+    again = admin_client.post(f"/admin/users/{user.id}/oauth/github/clear", headers=HX)
+    assert again.status_code == 422 and "not linked" in again.get_data(as_text=True)
+
+
+def test_admins_clear_links_only_of_users_they_manage(app, github, h):
+    first = make_user("admin1", role=Role.ADMIN, github_id="583231")
+    second = make_user("admin2", role=Role.ADMIN)
+    client = login_client(app, second)
+    h.envelope_error(client.delete(f"/api/user/{first.id}/oauth/github"), 403)
+    assert client.post(f"/admin/users/{first.id}/oauth/github/clear", headers=HX).status_code == 403
+    h.envelope_error(login_client(app, make_user("plain")).delete(f"/api/user/{first.id}/oauth/github"), 403)
+    assert fresh(first.id).github_id == "583231"
+
+
+def test_parallel_unbinds_keep_one_way_in(backend_app):
+    options().update(LINUXDO)
+    person = make_user("both", github_id="583231", linux_do_id="42")
+    person.password = ""
+    db.session.commit()
+    clients = [login_client(backend_app, person) for _ in range(2)]
+    providers = ["github", "linuxdo"]
+    statuses = all_at_once(2, lambda i: clients[i].delete(f"/api/user/oauth/{providers[i]}").status_code)
+    assert sorted(statuses) == [200, 403]
+    left = fresh(person.id)
+    assert [left.github_id, left.linux_do_id].count(None) == 1

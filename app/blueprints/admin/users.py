@@ -8,8 +8,9 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from app.blueprints.admin import bp
-from app.errors import AppError
+from app.errors import AppError, Conflict
 from app.models import Role
+from app.services import oauth as oauth_service
 from app.services import users
 from app.web import forms
 from app.web.auth import page_role_required
@@ -60,7 +61,8 @@ def user_create():
 
 def _editor(user_id: int, *, status: int = 200, **context):
     target = users.get_user(_actor(), user_id)
-    return _page("admin/_user_editor.html", status=status, editing=target, **context)
+    return _page("admin/_user_editor.html", status=status, editing=target,
+                 editing_bindings=oauth_service.bindings(target), **context)
 
 
 @bp.get("/users/<int:user_id>/edit")
@@ -90,6 +92,22 @@ def user_quota(user_id: int):
         return _editor(user_id, status=422, quota_error=exc.message)
     return done(_("Balance is now %(balance)s.", balance=format_quota(balance)), "admin.users",
                 event="users-changed")
+
+
+@bp.post("/users/<int:user_id>/oauth/<provider>/clear")
+@page_role_required(Role.ADMIN)
+def user_oauth_clear(user_id: int, provider: str):
+    """Remove a user's link to an OAuth provider (so that provider account can sign in or link elsewhere)."""
+    target = users.get_user(_actor(), user_id)
+    try:
+        oauth_service.unbind(target, provider, by_admin=True)
+    except Conflict as exc:
+        return _editor(user_id, status=422, oauth_error=exc.message)
+    message = _("The %(provider)s link of %(name)s was removed.", provider=oauth_service.provider_class(provider).label,
+                name=target.username)
+    if wants_fragment():
+        return toast(_editor(user_id), message)
+    return done(message, "admin.users")
 
 
 MANAGE_MESSAGES = {

@@ -11,6 +11,7 @@ from app.blueprints.api import (  # noqa: E402,F401
     email,
     log,
     misc,
+    oauth_binding,
     openapi,
     option,
     payment,
