@@ -15,6 +15,7 @@ from app.extensions import db
 from app.models import Log, LogType, QuotaData
 from tests.conftest import build_app
 from tests.mock_upstream import MockUpstream
+from tests.mock_upstream import anthropic as claude_mock
 from tests.relay.conftest import balances, create_channel, create_key, create_user, set_options
 
 THREADS = 50
@@ -90,3 +91,40 @@ def test_parallel_requests_respect_the_reservation_bound(backend_app, served_app
     assert tuple(rollup) == (served, served * COST)
     assert start_quota - user_quota == served * COST
     assert 10**9 - token_remain == served * COST
+
+
+def test_parallel_token_counts_charge_nothing_and_log_once_each(backend_app, served_app):
+    """Token counting (native on a Claude channel, offline on an OpenAI one) holds nothing: every call answers,
+    even from a user with nothing left, and writes exactly one quota-0 row; no balance or rollup moves."""
+    origin = served_app.removesuffix("/v1")
+    calls = 20
+    with MockUpstream(providers=[claude_mock.PROVIDER]) as upstream:
+        create_channel(base_url=upstream.origin, channel_type=14, models=("claude-opus-4-1",))
+        create_channel(base_url=upstream.origin, models=("gpt-4o-mini",))
+        key = create_key(create_user(quota=0), remain_quota=0)
+        barrier = threading.Barrier(calls)
+        answers: list[tuple[int, int]] = []
+        lock = threading.Lock()
+
+        def call(i: int):
+            model = "claude-opus-4-1" if i % 2 else "gpt-4o-mini"
+            barrier.wait()
+            answer = requests.post(origin + "/v1/messages/count_tokens", timeout=60,
+                                   headers={"x-api-key": key.key, "anthropic-version": "2023-06-01"},
+                                   json={"model": model, "messages": [{"role": "user", "content": "hi"}]})
+            with lock:
+                answers.append((answer.status_code, answer.json().get("input_tokens", -1)))
+
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(calls)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(90)
+        assert len(answers) == calls and all(status == 200 and tokens > 0 for status, tokens in answers)
+        assert len(upstream.requests) == calls // 2  # the OpenAI channel's half was counted offline
+    assert balances(key) == (0, 0)
+    with db.engine.connect() as conn:
+        logged = conn.execute(select(func.count(), func.coalesce(func.sum(Log.quota), 0))
+                              .where(Log.type == LogType.CONSUME)).one()
+        rollup = conn.execute(select(func.count()).select_from(QuotaData)).scalar_one()
+    assert tuple(logged) == (calls, 0) and rollup == 0
