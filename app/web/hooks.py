@@ -18,8 +18,10 @@ from app.web.errors import RELAY_PREFIXES
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SETUP_EXEMPT_PREFIXES = ("/setup", "/static/", "/api/", "/healthz", "/metrics", "/favicon")
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; "
-       "connect-src 'self'; font-src 'self' data:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
+# challenges.cloudflare.com: the Turnstile widget's script and its iframe (Cloudflare's documented CSP).
+CSP = ("default-src 'self'; script-src 'self' https://challenges.cloudflare.com; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data: https:; connect-src 'self'; font-src 'self' data:; "
+       "frame-src https://challenges.cloudflare.com; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
 
 
 def is_setup_done() -> bool:

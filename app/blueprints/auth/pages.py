@@ -1,8 +1,11 @@
-"""Setup, login, registration and logout pages: plain HTML forms over the same services as /api.
+"""Setup, login, registration (with an e-mailed code), password reset and logout pages: plain HTML forms
+over the same services as /api.
 
 Each form posts back to its page; an error re-renders the form with a readable message and status 422 (the
 status base.html's HTMX config swaps in, so the same forms work boosted). Login and registration share their
-rate-limit buckets with /api/user/login and /api/user/register.
+rate-limit buckets with /api/user/login and /api/user/register, and the mail-sending forms with
+/api/verification and /api/reset_password. With TurnstileCheckEnabled the forms carry the widget, whose
+token arrives as `cf-turnstile-response`.
 """
 
 from __future__ import annotations
@@ -10,16 +13,19 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from app.blueprints.auth import bp
 from app.errors import AppError, ValidationError
 from app.extensions import limiter
 from app.options import get_option
-from app.services import accounts
+from app.services import accounts, email_verification, mail, turnstile
 from app.services.setup import perform_setup
+from app.web.email_limits import email_recipient_limit, email_sender_limit
 from app.web.hooks import is_setup_done, mark_setup_done
 from app.web.htmx import safe_next
+from app.web.turnstile import check_turnstile
 
 MAX_FORM_FIELD = 1024
 FORM_ERROR = 422
@@ -41,6 +47,12 @@ def _after_sign_in(target: str | None) -> str:
                                  url_for("auth.setup_page"), url_for("auth.logout")}:
         return "/"
     return target
+
+
+@bp.app_context_processor
+def _turnstile_widget() -> dict:
+    """`turnstile_site_key()` for every page that shows the widget ("" while the check is off)."""
+    return {"turnstile_site_key": turnstile.site_key}
 
 
 def _field(name: str) -> str:
@@ -81,7 +93,7 @@ def login_page():
     if current_user.is_authenticated:
         return redirect(target)
     return render_template("auth/login.html", next=target, username="",
-                           password_login=get_option("PasswordLoginEnabled"))
+                           password_login=get_option("PasswordLoginEnabled"), can_reset=mail.is_configured())
 
 
 @bp.post("/login")
@@ -90,10 +102,12 @@ def login_submit():
     target = _after_sign_in(request.form.get("next"))
     name = _field("username")
     try:
+        check_turnstile()
         user = accounts.authenticate(name, _field("password"))
     except AppError as exc:
         return render_template("auth/login.html", next=target, username=name, error=exc.message,
-                               password_login=get_option("PasswordLoginEnabled")), FORM_ERROR
+                               password_login=get_option("PasswordLoginEnabled"),
+                               can_reset=mail.is_configured()), FORM_ERROR
     session.clear()  # a new session for a new sign-in: nothing carries over from before
     login_user(user)
     return redirect(target)
@@ -104,11 +118,30 @@ def _registration_open() -> bool:
     return bool(get_option("RegisterEnabled") and get_option("PasswordRegisterEnabled"))
 
 
+def _register_form(status: int = 200, **context):
+    context.setdefault("username", _field("username"))
+    context.setdefault("email", _field("email"))
+    context.setdefault("aff_code", _field("aff_code"))
+    return render_template("auth/register.html", open=_registration_open(),
+                           verify_email=get_option("EmailVerificationEnabled"), **context), status
+
+
 @bp.get("/register")
 def register_page():
-    aff = request.args.get("aff", "")[:32]
-    return render_template("auth/register.html", username="", email="", aff_code=aff,
-                           open=_registration_open())
+    return _register_form(aff_code=request.args.get("aff", "")[:32])
+
+
+@bp.post("/register/code")
+@email_sender_limit
+@email_recipient_limit
+def register_send_code():
+    """The form's "send code" button: mail a code to the address typed so far and show the form again."""
+    try:
+        check_turnstile()
+        address = email_verification.send_verification_code(_field("email"))
+    except AppError as exc:
+        return _register_form(FORM_ERROR, error=exc.message)
+    return _register_form(code_sent_to=address)
 
 
 @bp.post("/register")
@@ -118,11 +151,58 @@ def register_submit():
     try:
         if _field("password") != _field("confirmPassword"):
             raise ValidationError("the two passwords do not match")
-        accounts.register(name, _field("password"), email=email or None, aff_code=aff or None)
+        check_turnstile()
+        accounts.register(name, _field("password"), email=email or None, aff_code=aff or None,
+                          verification_code=_field("verification_code") or None)
     except AppError as exc:
-        return render_template("auth/register.html", username=name, email=email, aff_code=aff,
-                               open=_registration_open(), error=exc.message), FORM_ERROR
+        return _register_form(FORM_ERROR, error=exc.message)
     flash("Your account is ready. Sign in.", "success")
+    return redirect(url_for("auth.login_page"))
+
+
+# -- password reset --------------------------------------------------------------------------------------
+@bp.get("/forgot")
+def forgot_page():
+    return render_template("auth/forgot.html", email="")
+
+
+@bp.post("/forgot")
+@email_sender_limit
+@email_recipient_limit
+def forgot_submit():
+    """Mail a reset link; the answer is the same whether or not an account uses the address."""
+    email = _field("email")
+    try:
+        check_turnstile()
+        email_verification.send_password_reset(email, url_for("auth.reset_page"))
+    except AppError as exc:
+        return render_template("auth/forgot.html", email=email, error=exc.message), FORM_ERROR
+    return render_template("auth/forgot.html", email=email, sent=True)
+
+
+@bp.get("/reset")
+def reset_page():
+    """The page a reset link opens: choose a new password (or learn that the link is no longer good)."""
+    email, token = request.args.get("email", "")[:MAX_FORM_FIELD], request.args.get("token", "")[:MAX_FORM_FIELD]
+    try:
+        email_verification.check_reset_token(email, token)
+    except AppError as exc:
+        return render_template("auth/reset.html", email=email, token="", error=exc.message), 400
+    return render_template("auth/reset.html", email=email, token=token)
+
+
+@bp.post("/reset")
+def reset_submit():
+    email, token = _field("email"), _field("token")
+    try:
+        if _field("password") != _field("confirmPassword"):
+            raise ValidationError("the two passwords do not match")
+        if not _field("password"):
+            raise ValidationError(_("Choose a new password."))
+        email_verification.reset_password(email, token, _field("password"))
+    except AppError as exc:
+        return render_template("auth/reset.html", email=email, token=token, error=exc.message), FORM_ERROR
+    flash(_("Your password has been changed. Sign in with the new one."), "success")
     return redirect(url_for("auth.login_page"))
 
 

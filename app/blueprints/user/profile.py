@@ -1,4 +1,5 @@
-"""Profile: display name, password change, and the system access token (shown once)."""
+"""Profile: display name, password change, e-mail binding (with a mailed code) and the system access token
+(shown once)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from flask_login import current_user, login_user
 
 from app.blueprints.user import bp
 from app.errors import AppError, ValidationError
-from app.services import accounts
+from app.services import accounts, email_verification
 from app.web import forms
 from app.web.auth import page_role_required
+from app.web.email_limits import email_recipient_limit, email_sender_limit
 from app.web.htmx import done, render, toast, wants_fragment
+from app.web.turnstile import check_turnstile
 
 
 def _page(**context):
@@ -54,6 +57,36 @@ def password_update():
     message = _("Password changed. Other sessions have been signed out.")
     if wants_fragment():
         return toast(_page(fragment="user/_password_form.html"), message)
+    return done(message, "user.profile")
+
+
+@bp.post("/profile/email/code")
+@page_role_required()
+@email_sender_limit
+@email_recipient_limit
+def email_send_code():
+    """Mail a verification code to the address typed in the e-mail form (shares /api/verification's limits)."""
+    address = forms.text("email")
+    try:
+        check_turnstile()
+        sent_to = email_verification.send_verification_code(address, for_user=current_user._get_current_object())
+    except AppError as exc:
+        return _page(fragment="user/_email_form.html", status=422, email_error=exc.message, email_value=address)
+    return _page(fragment="user/_email_form.html", email_sent_to=sent_to, email_value=sent_to)
+
+
+@bp.post("/profile/email")
+@page_role_required()
+def email_bind():
+    """Bind the address with the code mailed to it."""
+    address = forms.text("email")
+    try:
+        email_verification.bind_email(current_user._get_current_object(), address, forms.text("code"))
+    except AppError as exc:
+        return _page(fragment="user/_email_form.html", status=422, email_error=exc.message, email_value=address)
+    message = _("E-mail address bound.")
+    if wants_fragment():
+        return toast(_page(fragment="user/_email_form.html"), message)
     return done(message, "user.profile")
 
 
