@@ -24,6 +24,8 @@ PAGING = [
     {"name": "page_size", "in": "query", "required": False, "schema": {"type": "integer"}},
 ]
 SKIP_ENDPOINTS = {"api.openapi_get"}
+# Callbacks whose caller fixes the answer's format: an epay gateway reads the plain body `success`/`fail`.
+PLAIN_TEXT_ANSWERS = {"api.epay_notify": ["success", "fail"]}
 
 
 def _path_and_params(rule) -> tuple[str, list[dict]]:
@@ -54,6 +56,9 @@ def build_spec(app) -> dict:
                 "responses": {"default": {"description": "The envelope; `success` says how it went.",
                                           "content": {"application/json": {"schema": ENVELOPE}}}},
             }
+            if rule.endpoint in PLAIN_TEXT_ANSWERS:
+                operation["responses"] = {"default": {"description": "A plain-text word for the caller.", "content": {
+                    "text/plain": {"schema": {"type": "string", "enum": PLAIN_TEXT_ANSWERS[rule.endpoint]}}}}}
             if method in {"POST", "PUT", "PATCH"}:
                 operation["requestBody"] = {
                     "required": False,
