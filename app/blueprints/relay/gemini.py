@@ -82,6 +82,12 @@ def _embed(model: str, batch: bool):
         return error_response(exc)
 
 
+@bp.post("/v1beta/models/<path:rest>")
+def gemini_unknown_method(rest: str):
+    """Any other POST under /v1beta/models: Google's 404, in Google's shape (not a 405 from the model route)."""
+    return error_response(NotFound(f"Method not found: models/{rest}"))
+
+
 def _model(name: str) -> dict:
     methods = EMBEDDING_METHODS if "embedding" in name else METHODS  # as Google lists its embedding models
     return {"name": f"models/{name}", "baseModelId": name, "version": "001", "displayName": name,

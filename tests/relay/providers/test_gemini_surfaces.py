@@ -228,6 +228,9 @@ def test_count_tokens_refusals_are_gemini_shaped(setup, genai_sdk, relay_origin,
         r = requests.post(url, headers={"x-goog-api-key": key.key}, json=body, timeout=10)
         assert r.status_code == 400 and r.json()["error"]["status"] == "INVALID_ARGUMENT", body
         assert fragment in r.json()["error"]["message"]
+    r = requests.post(relay_origin + "/v1beta/models/gemini-2.5-flash:predictLater",
+                      headers={"x-goog-api-key": key.key}, json=BODY, timeout=10)
+    assert r.status_code == 404 and r.json()["error"]["status"] == "NOT_FOUND"
     assert consume_logs(key.user_id) == [] and mock_upstream.requests == []
 
 
