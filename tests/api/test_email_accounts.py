@@ -349,3 +349,96 @@ def test_reset_needs_a_server_address(client, h, mail_settings):
     body = h.envelope_error(client.get("/api/reset_password?email=carol@example.com"), 503)
     assert "ServerAddress" in body["message"]
     assert mail_settings.messages == []
+
+
+# -- races -----------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_race_one_reset_link_sets_one_password(race_app, fast_hash):
+    """Ten requests with the same link at the same instant: exactly one password is set."""
+    from tests.fixtures.race import all_at_once
+
+    carol = make_user("carol", email="carol@example.com", password="old password 1")
+    token = email_verification.reset_token(carol)
+    clients = [race_app.test_client() for _ in range(10)]
+
+    def reset(i: int) -> int:
+        return clients[i].post("/api/user/reset", json={"email": "carol@example.com", "token": token,
+                                                        "password": f"new password {i:02d}"}).status_code
+
+    statuses = all_at_once(len(clients), reset)
+    assert sorted(statuses) == [200] + [400] * 9, statuses
+    winner = statuses.index(200)
+    db.session.rollback()  # a fresh snapshot (MariaDB's REPEATABLE READ would show the old row)
+    assert accounts.authenticate("carol", f"new password {winner:02d}")
+    assert db.session.get(User, carol.id).session_version == 2
+
+
+# -- TLS -------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1 (its own CA), as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                       serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    return folder / "cert.pem", folder / "key.pem"
+
+
+def _tls_server(tls_files, *, implicit: bool):
+    import ssl
+
+    from aiosmtpd.controller import Controller
+
+    from tests.fixtures.mail import MailBox
+    from tests.fixtures.services import free_port
+
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(*tls_files)
+    box = MailBox("127.0.0.1", free_port())
+    if implicit:
+        controller = Controller(box, hostname=box.host, port=box.port, ssl_context=server_ctx)
+    else:
+        controller = Controller(box, hostname=box.host, port=box.port, tls_context=server_ctx,
+                                require_starttls=True)
+    return box, controller
+
+
+@pytest.mark.parametrize("implicit", [False, True], ids=["starttls", "implicit-tls"])
+def test_mail_over_tls_verifies_the_certificate(app, tls_files, monkeypatch, implicit):
+    import ssl
+
+    box, controller = _tls_server(tls_files, implicit=implicit)
+    controller.start()
+    try:
+        options().update({"SMTPServer": "127.0.0.1", "SMTPPort": box.port, "SMTPFrom": "noreply@sluice.test",
+                          "SMTPSSLEnabled": implicit})
+        # an unknown CA is refused, with a clear error
+        with pytest.raises(mail.MailDeliveryFailed, match="TLS"):
+            mail.send_mail("a@example.com", "subject", "body")
+        assert box.messages == []
+        # trusted (as if the CA were installed): the mail goes through the encrypted channel
+        real = ssl.create_default_context
+        monkeypatch.setattr(mail.ssl, "create_default_context", lambda: real(cafile=str(tls_files[0])))
+        mail.send_mail("a@example.com", "subject", "body over TLS")
+        assert box.last_to("a@example.com").text.strip() == "body over TLS"
+    finally:
+        controller.stop()
