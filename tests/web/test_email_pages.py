@@ -179,3 +179,15 @@ def test_register_page_with_turnstile(app, turnstile_on):
     assert _user("tina") is None
     assert client.post("/register", data=form | {"cf-turnstile-response": turnstile_on.issue()}).status_code == 302
     assert _user("tina") is not None
+
+
+def test_check_in_page_carries_the_widget_and_needs_its_token(user_client, turnstile_on):
+    options().update({"CheckInEnabled": True, "CheckInQuota": 5, "CheckInMaxQuota": 5})
+    assert f'data-sitekey="{TURNSTILE_SITE_KEY}"' in full(user_client, "/console/wallet")
+    refused = user_client.post("/console/wallet/checkin", headers=HX)
+    assert refused.status_code == 422 and "Turnstile" in refused.get_data(as_text=True)
+    assert _user("alice").quota == 0
+    done = user_client.post("/console/wallet/checkin", headers=HX,
+                            data={"cf-turnstile-response": turnstile_on.issue()})
+    assert done.status_code == 200
+    assert _user("alice").quota == 5

@@ -16,6 +16,7 @@ from app.web import forms
 from app.web.auth import page_role_required
 from app.web.filters import format_quota
 from app.web.htmx import render, toast, trigger, wants_fragment
+from app.web.turnstile import check_turnstile
 
 
 def _user():
@@ -94,8 +95,9 @@ def wallet_redeem():
 @bp.post("/wallet/checkin")
 @page_role_required()
 def wallet_checkin():
-    """Today's check-in reward (once per day in CheckInTimeZone)."""
+    """Today's check-in reward (once per day in CheckInTimeZone); behind Turnstile when it is on (new-api)."""
     try:
+        check_turnstile()
         reward = checkin.check_in(_user())
     except AppError as exc:
         return wallet_page("user/_checkin.html", status=422, checkin_error=exc.message)
