@@ -128,6 +128,8 @@ def test_bind_email_on_the_profile(user_client, user, mail_settings):
     bound = user_client.post("/console/profile/email", data={"email": "alice@example.com", "code": code},
                              headers=HX)
     assert bound.status_code == 200 and "toast" in bound.headers["HX-Trigger"]
+    assert 'id="account-email" class="col-7 text-break" hx-swap-oob="true">alice@example.com<' in bound.get_data(
+        as_text=True)  # the account card's row follows
     assert _user("alice").email == "alice@example.com"
     assert "Current: alice@example.com" in full(user_client, "/console/profile")
 

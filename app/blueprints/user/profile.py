@@ -86,7 +86,7 @@ def email_bind():
         return _page(fragment="user/_email_form.html", status=422, email_error=exc.message, email_value=address)
     message = _("E-mail address bound.")
     if wants_fragment():
-        return toast(_page(fragment="user/_email_form.html"), message)
+        return toast(_page(fragment="user/_email_form.html", email_bound=True), message)
     return done(message, "user.profile")
 
 
