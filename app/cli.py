@@ -69,9 +69,29 @@ def rq_cron_command() -> None:
     create_cron(redis).start()
 
 
+@click.command("import-oneapi")
+@click.option("--database-url", required=True,
+              help="The one-api / new-api database as a SQLAlchemy URL, e.g. sqlite:////data/one-api.db, "
+                   "postgres://user:pass@host/oneapi or mysql://user:pass@host/oneapi.")
+@click.option("--flavor", type=click.Choice(["auto", "one-api", "new-api"]), default="auto", show_default=True,
+              help="Which product wrote the database (decides how channel types are numbered).")
+@with_appcontext
+def import_oneapi_command(database_url: str, flavor: str) -> None:
+    """Import users, API keys, channels and redemption codes from one-api / new-api; safe to run again."""
+    from app.errors import AppError
+    from app.services.oneapi_import import import_database
+
+    try:
+        summary = import_database(database_url, flavor=flavor)
+    except AppError as exc:
+        raise click.ClickException(exc.message) from None
+    for line in summary.lines():
+        click.echo(line)
+
+
 def register_cli(app) -> None:
     from app.services.stats import register_usage_cli
 
-    for command in (create_root_command, rq_worker_command, rq_cron_command):
+    for command in (create_root_command, rq_worker_command, rq_cron_command, import_oneapi_command):
         app.cli.add_command(command)
     register_usage_cli(app)  # flask usage verify|repair
