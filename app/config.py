@@ -133,6 +133,9 @@ class Config:
         self.OAUTH_GITHUB_API_BASE = os.environ.get("OAUTH_GITHUB_API_BASE", "")
         self.OAUTH_LINUXDO_BASE = os.environ.get("OAUTH_LINUXDO_BASE", "")
         self.OAUTH_HTTP_TIMEOUT = _env_float("OAUTH_HTTP_TIMEOUT", 10.0)
+        # Stripe's REST API (a mock in tests) and how long one call may take.
+        self.STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "https://api.stripe.com")
+        self.STRIPE_TIMEOUT = _env_float("STRIPE_TIMEOUT", 15.0)
         # Cloudflare Turnstile's siteverify endpoint (a mock in tests) and the SMTP connection timeout.
         self.TURNSTILE_VERIFY_URL = os.environ.get(
             "TURNSTILE_VERIFY_URL", "https://challenges.cloudflare.com/turnstile/v0/siteverify")

@@ -207,6 +207,12 @@ SPECS: dict[str, Spec] = {
     "MinTopUp": Spec("int", 1, minimum=1, maximum=1_000_000),
     "TopupGroupRatio": Spec("ratio_map", {"default": 1, "vip": 1, "svip": 1}),
     "PayMethods": Spec("json_list", DEFAULT_PAY_METHODS, check=_check_pay_methods),
+    # Stripe Checkout: StripePriceId's price times the amount; StripeUnitPrice must be that price's unit amount
+    "StripeApiSecret": Spec("str", ""),
+    "StripeWebhookSecret": Spec("str", ""),
+    "StripePriceId": Spec("str", ""),
+    "StripeUnitPrice": Spec("float", 8.0, check=lambda v: None if v > 0 else "must be greater than 0"),
+    "StripeMinTopUp": Spec("int", 1, minimum=1, maximum=1_000_000),
     # Check-in
     "CheckInEnabled": Spec("bool", False),
     "CheckInQuota": Spec("int", 0, minimum=0),

@@ -58,13 +58,20 @@ def pay_methods() -> list[dict[str, str]]:
     return [{"name": m["name"], "type": m["type"], "color": m.get("color", "")} for m in get_option("PayMethods")]
 
 
+def stripe_enabled() -> bool:
+    """Stripe top-up is on when the secret key, the webhook secret and the price id are all set."""
+    return bool(get_option("StripeApiSecret") and get_option("StripeWebhookSecret") and get_option("StripePriceId"))
+
+
 def topup_info() -> dict[str, Any]:
     """What a top-up form needs (new-api's GET /api/user/topup/info)."""
     return {
         "enable_online_topup": epay_enabled(),
-        "enable_stripe_topup": False,
+        "enable_stripe_topup": stripe_enabled(),
         "pay_methods": pay_methods() if epay_enabled() else [],
         "min_topup": get_option("MinTopUp"),
+        "stripe_min_topup": get_option("StripeMinTopUp"),
+        "stripe_unit_price": get_option("StripeUnitPrice"),
         "price": get_option("Price"),
         "topup_link": get_option("TopUpLink"),
     }
@@ -72,12 +79,17 @@ def topup_info() -> dict[str, Any]:
 
 # -- quotes ----------------------------------------------------------------------------------------------
 
+def strict_amount(value: Any) -> int:
+    """A whole number (JSON number or digits in a form field) of US dollars of quota."""
+    if value is None or value == "":
+        raise ValidationError("please enter an amount", code="amount_missing")
+    return strict_int(value, "amount", allow_str=True, maximum=None)
+
+
 def parse_amount(value: Any) -> int:
     """A whole number of US dollars of quota, at least MinTopUp."""
     minimum = get_option("MinTopUp")
-    if value is None or value == "":
-        raise ValidationError("please enter an amount", code="amount_missing")
-    amount = strict_int(value, "amount", allow_str=True, maximum=None)
+    amount = strict_amount(value)
     if amount < minimum:
         raise ValidationError(f"the smallest top-up is {minimum}", code="amount_too_small")
     if amount > MAX_TOPUP_AMOUNT:

@@ -146,3 +146,31 @@ def test_admin_orders_page_and_manual_complete(app, user_client, admin_client, u
     assert orders()[0].status == TopUpStatus.PAID
     plain = admin_client.post(f"/admin/topups/{trade_no}/complete")
     assert plain.status_code == 302
+
+
+def test_stripe_button_and_checkout_link(app, user_client, user):
+    from tests.mock_stripe import MockStripe
+
+    with MockStripe() as stripe:
+        stripe.api_key = "sk_test_pages"
+        stripe.add_price("price_pages", 800)
+        app.config["STRIPE_API_BASE"] = stripe.url
+        options().update({"StripeApiSecret": "sk_test_pages", "StripeWebhookSecret": "whsec_pages",
+                          "StripePriceId": "price_pages", "StripeMinTopUp": 1})
+        body = full(user_client, "/console/wallet")
+        assert 'data-testid="pay-stripe"' in body and 'data-testid="pay-alipay"' not in body
+        quote = user_client.post("/console/wallet/quote", headers=HX, data={"amount": "3"}).get_data(as_text=True)
+        assert "24.00" in quote
+        response = user_client.post("/console/wallet/pay", data={"amount": "3", "payment_method": "stripe"})
+        assert response.status_code == 303
+        page = user_client.get(response.headers["Location"]).get_data(as_text=True)
+        [order] = orders()
+        link = stripe.session_for(order.trade_no)["url"]
+        assert f'href="{link}"' in page and 'data-testid="go-stripe"' in page
+        assert 'data-testid="gateway-form"' not in page
+        # the link lives in the payer's own session only
+        other = login_client(app, make_user("eve"))
+        assert link not in other.get(response.headers["Location"]).get_data(as_text=True)
+        stripe.fail_next = 1
+        refused = user_client.post("/console/wallet/pay", data={"amount": "3", "payment_method": "stripe"})
+        assert refused.status_code == 422 and "Stripe" in refused.get_data(as_text=True)

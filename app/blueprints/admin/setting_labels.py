@@ -70,6 +70,11 @@ LABELS = {
     "Price": _l("Price of one US dollar of quota"),
     "MinTopUp": _l("Smallest top-up (US dollars of quota)"),
     "TopupGroupRatio": _l("Top-up price ratios by group"),
+    "StripeApiSecret": _l("Stripe secret key"),
+    "StripeWebhookSecret": _l("Stripe webhook signing secret"),
+    "StripePriceId": _l("Stripe price ID"),
+    "StripeUnitPrice": _l("Stripe price per US dollar of quota"),
+    "StripeMinTopUp": _l("Smallest Stripe top-up (US dollars of quota)"),
     "CheckInEnabled": _l("Daily check-in"),
     "CheckInQuota": _l("Smallest check-in reward"),
     "CheckInMaxQuota": _l("Largest check-in reward"),
@@ -97,6 +102,10 @@ HELP = {
                      "the gateway's code, such as alipay or wxpay."),
     "Price": _l("In the gateway's currency, e.g. 7.3 when it charges yuan."),
     "TopupGroupRatio": _l("A JSON object: group name to a multiplier of the top-up price (1 when absent)."),
+    "StripeApiSecret": _l("sk_... or rk_...; Stripe top-up is on when the key, the webhook secret and the price "
+                          "ID are set. Point a webhook at /api/stripe/webhook for the checkout.session events."),
+    "StripePriceId": _l("price_...: a one-off price of one US dollar of quota; the order's amount is the quantity."),
+    "StripeUnitPrice": _l("The unit amount of that price in its currency, e.g. 8.0; group ratios do not apply."),
     "SMTPPort": _l("Port 465 or the switch below: TLS from the start; any other port: STARTTLS when the server "
                    "offers it."),
     "SMTPFrom": _l("Empty: the SMTP account is used."),

@@ -35,7 +35,8 @@ GROUPS: list[tuple[str, object, list[str]]] = [
         "RetryTimes", "ModelRequestRateLimitCount", "ModelRatio", "CompletionRatio", "ModelPrice",
         "GroupRatio", "CacheRatio", "CacheCreationRatio", "UserUsableGroups"]),
     ("payment", _l("Payment"), [
-        "PayAddress", "EpayId", "EpayKey", "PayMethods", "Price", "MinTopUp", "TopupGroupRatio"]),
+        "PayAddress", "EpayId", "EpayKey", "PayMethods", "Price", "MinTopUp", "TopupGroupRatio",
+        "StripeApiSecret", "StripeWebhookSecret", "StripePriceId", "StripeUnitPrice", "StripeMinTopUp"]),
     ("checkin", _l("Check-in"), ["CheckInEnabled", "CheckInQuota", "CheckInMaxQuota", "CheckInTimeZone"]),
     ("invitation", _l("Invitations"), ["QuotaForInviter", "QuotaForInvitee", "RebateEnabled", "RebatePercentage"]),
     ("health", _l("Channel auto-disable"), [

@@ -1,5 +1,6 @@
-"""Online top-up (new-api routes): price quote, epay order, the gateway's notify, order lists and an
-admin's manual completion. Redeeming a code (POST /api/user/topup) lives in selfservice.py."""
+"""Online top-up (new-api routes): price quotes, epay and Stripe orders, the gateway's notify and Stripe's
+webhook, order lists and an admin's manual completion. Redeeming a code (POST /api/user/topup) lives in
+selfservice.py."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from flask import Response, current_app, jsonify, request, url_for
 from flask_login import current_user
 
 from app.blueprints.api import bp
+from app.errors import AppError
 from app.extensions import limiter, peer_address
-from app.services import payments
-from app.web.api import json_body, ok, page_args, page_result
+from app.services import payments, stripe_checkout
+from app.web.api import fail, json_body, ok, page_args, page_result
 from app.web.auth import admin_required, user_required
 from app.web.urls import site_base
 
@@ -64,6 +66,40 @@ def epay_notify():
     if acknowledged:
         return Response("success", mimetype="text/plain")
     return Response("fail", status=400, mimetype="text/plain")
+
+
+@bp.post("/user/stripe/amount")
+@user_required
+def stripe_amount():
+    """The price of a Stripe top-up, as text with two decimals (in the Stripe price's currency)."""
+    priced = stripe_checkout.quote(json_body().get("amount"))
+    return ok(f"{priced['money']:.2f}", message="success")
+
+
+@bp.post("/user/stripe/pay")
+@user_required
+@limiter.limit(_pay_limit, key_func=lambda: f"pay:user:{current_user.id}")
+def stripe_pay():
+    """Create a pending Stripe order and its Checkout Session; `data.pay_link` is where to send the user."""
+    body = json_body()
+    method = body.get("payment_method", payments.STRIPE_METHOD)
+    if method != payments.STRIPE_METHOD:
+        return fail("payment_method must be stripe")
+    order, url = stripe_checkout.create_checkout(current_user, body.get("amount"), site_base())
+    return ok({"pay_link": url, "trade_no": order.trade_no}, message="success")
+
+
+@bp.post("/stripe/webhook")
+def stripe_webhook():
+    """Stripe's event deliveries; any answer but 2xx makes Stripe deliver the event again later."""
+    try:
+        outcome = stripe_checkout.handle_webhook(request.get_data(),
+                                                 request.headers.get("Stripe-Signature"))
+    except AppError as exc:
+        log.warning("stripe webhook from %s refused: %s", peer_address(), exc.message)
+        return fail(exc.message, 400)
+    log.info("stripe webhook: %s", outcome)
+    return ok(message=outcome)
 
 
 @bp.get("/user/topup/self")

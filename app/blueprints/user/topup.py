@@ -4,7 +4,9 @@ the user's orders.
 The hand-over is a page of its own (`/console/wallet/pay/<trade_no>`) holding a plain form of signed
 hidden fields that a button posts to the gateway: no script is needed, and that page alone widens the
 Content-Security-Policy's form-action to the gateway's origin (every other page allows only 'self').
-It is also where the gateway sends the buyer back, so it shows the order's status.
+It is also where the gateway sends the buyer back, so it shows the order's status. A Stripe order's page
+links to its Checkout Session instead (a link, not a form: form-action does not apply), whose URL is kept in
+the signed-in user's own session, never taken from the query string.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from flask import current_app, redirect, request, url_for
+from flask import current_app, redirect, request, session, url_for
 from flask_login import current_user
 
 from app.blueprints.user import bp
@@ -20,7 +22,7 @@ from app.blueprints.user.wallet import wallet_page
 from app.errors import AppError
 from app.extensions import limiter
 from app.models import TopUpStatus
-from app.services import payments
+from app.services import payments, stripe_checkout
 from app.web import forms
 from app.web.auth import page_role_required
 from app.web.hooks import CSP
@@ -28,6 +30,7 @@ from app.web.htmx import render
 from app.web.urls import site_base
 
 FORM_ACTION = re.compile(r"form-action [^;]*")
+STRIPE_CHECKOUT_KEY = "stripe_checkout"
 
 
 def _user():
@@ -39,7 +42,10 @@ def _user():
 def wallet_quote():
     """The price of the amount typed so far (HTMX, as the user types)."""
     try:
-        priced = payments.quote(_user(), forms.text("amount"))
+        if payments.epay_enabled() or not payments.stripe_enabled():
+            priced = payments.quote(_user(), forms.text("amount"))
+        else:
+            priced = stripe_checkout.quote(forms.text("amount"))
     except AppError as exc:
         return render("user/_topup_quote.html", "user/_topup_quote.html", quote_error=exc.message)
     return render("user/_topup_quote.html", "user/_topup_quote.html", quote=priced)
@@ -51,7 +57,11 @@ def wallet_quote():
 def wallet_pay():
     """Create the order, then show its hand-over page (303, so a reload does not create another)."""
     try:
-        order = payments.create_epay_order(_user(), forms.text("amount"), forms.text("payment_method"))
+        if forms.text("payment_method") == payments.STRIPE_METHOD:
+            order, url = stripe_checkout.create_checkout(_user(), forms.text("amount"), site_base())
+            session[STRIPE_CHECKOUT_KEY] = {"trade_no": order.trade_no, "url": url}
+        else:
+            order = payments.create_epay_order(_user(), forms.text("amount"), forms.text("payment_method"))
     except AppError as exc:
         return wallet_page(status=422, topup_error=exc.message, topup_amount=forms.text("amount"))
     return redirect(url_for("user.wallet_order", trade_no=order.trade_no), code=303)
@@ -67,13 +77,17 @@ def wallet_order(trade_no: str):
     except AppError:
         return render("user/topup_order.html", status=404, order=None)
     checkout = None
-    if order.status == TopUpStatus.PENDING and order.payment_method != payments.STRIPE_METHOD:
+    stripe_link = None
+    if order.status == TopUpStatus.PENDING and order.payment_method == payments.STRIPE_METHOD:
+        kept = session.get(STRIPE_CHECKOUT_KEY) or {}
+        stripe_link = kept.get("url") if kept.get("trade_no") == order.trade_no else None
+    elif order.status == TopUpStatus.PENDING:
         try:
             url, fields = payments.epay_checkout(order, site_base(), site_base() + request.path)
             checkout = {"url": url, "fields": fields}
         except AppError as exc:
             return render("user/topup_order.html", status=409, order=order, checkout_error=exc.message)
-    response = render("user/topup_order.html", order=order, checkout=checkout)
+    response = render("user/topup_order.html", order=order, checkout=checkout, stripe_link=stripe_link)
     if checkout:
         gateway = urlsplit(checkout["url"])
         response.headers["Content-Security-Policy"] = FORM_ACTION.sub(
