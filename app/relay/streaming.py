@@ -10,6 +10,8 @@ Endings:
   (the usage chunk never came, so the prompt and the delivered text are counted with the tokenizer).
 - upstream error event, cut connection, stall past the idle timeout, or EOF without a finish: the client
   gets `data: {"error": ...}` then `data: [DONE]`; billed for what was delivered.
+A Gemini client that did not ask for `alt=sse` gets the same answer as Google's JSON array: the
+translator is wrapped (JsonArrayStream), everything above is unchanged.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """50 requests at once against a balance worth 3 reservations: the conditional UPDATE admits at most 3
 while they are in flight, and every unit that left the balance has a log row. On SQLite, PostgreSQL and
-MariaDB (the last two start on first use, and are skipped where not installed)."""
+MariaDB (the last two start on first use, and are skipped where not installed). Token counting, which holds
+nothing, writes one quota-0 row per call under the same load."""
 
 from __future__ import annotations
 
@@ -49,12 +50,17 @@ def served_app(backend_app):
     server.server_close()
 
 
-def test_parallel_requests_respect_the_reservation_bound(backend_app, served_app):
+@pytest.mark.parametrize("bound", ["user", "key"])
+def test_parallel_requests_respect_the_reservation_bound(backend_app, served_app, bound):
+    """`bound`: whose balance is worth 3 reservations, the user's or the key's (the other has plenty). With the
+    user as the bound the key is charged first and must be given back whenever the user's charge fails."""
+    refusal = {"user": "insufficient_user_quota", "key": "insufficient_token_quota"}[bound]
     with MockUpstream(first_byte_delay=1.5) as upstream:
         create_channel(base_url=upstream.origin)
         set_options(PreConsumedQuota=RESERVATION, ModelRatio={"gpt-4o-mini": 1}, CompletionRatio={"gpt-4o-mini": 1})
-        start_quota = 3 * RESERVATION + RESERVATION // 2
-        key = create_key(create_user(quota=start_quota), remain_quota=10**9)
+        bounded = 3 * RESERVATION + RESERVATION // 2
+        start_quota, start_remain = (bounded, 10**9) if bound == "user" else (10**9, bounded)
+        key = create_key(create_user(quota=start_quota), remain_quota=start_remain)
         barrier = threading.Barrier(THREADS)
         statuses: list[int] = []
         lock = threading.Lock()
@@ -68,7 +74,7 @@ def test_parallel_requests_respect_the_reservation_bound(backend_app, served_app
             with lock:
                 statuses.append(answer.status_code)
             if answer.status_code == 403:
-                assert answer.json()["error"]["code"] == "insufficient_user_quota"
+                assert answer.json()["error"]["code"] == refusal
 
         threads = [threading.Thread(target=call) for _ in range(THREADS)]
         for t in threads:
@@ -90,7 +96,7 @@ def test_parallel_requests_respect_the_reservation_bound(backend_app, served_app
     assert tuple(logged) == (served, served * COST)
     assert tuple(rollup) == (served, served * COST)
     assert start_quota - user_quota == served * COST
-    assert 10**9 - token_remain == served * COST
+    assert start_remain - token_remain == served * COST
 
 
 def test_parallel_token_counts_charge_nothing_and_log_once_each(backend_app, served_app):
