@@ -46,8 +46,9 @@ class LiveServer:
             db.engine.dispose()
 
 
-def start_server(instance_path: Path, tiktoken_cache: str) -> LiveServer:
-    app = build_app(instance_path, TIKTOKEN_CACHE_DIR=tiktoken_cache, WTF_CSRF_ENABLED=True)
+def start_server(instance_path: Path, tiktoken_cache: str, **overrides) -> LiveServer:
+    """`overrides` are TestConfig settings (e.g. a mock provider's address)."""
+    app = build_app(instance_path, TIKTOKEN_CACHE_DIR=tiktoken_cache, WTF_CSRF_ENABLED=True, **overrides)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="e2e-app", daemon=True)
     thread.start()
