@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 import pytest
 from flask import g
@@ -45,15 +46,23 @@ def app_overrides() -> dict:
     return {}
 
 
-@pytest.fixture
-def app(tmp_path, tiktoken_cache, app_overrides):
-    app = build_app(tmp_path, TIKTOKEN_CACHE_DIR=tiktoken_cache, **app_overrides)
+@contextmanager
+def pushed(app):
+    """`app` with its app context pushed; afterwards the session is removed and the pool closed."""
     ctx = app.app_context()
     ctx.push()
-    yield app
-    db.session.remove()
-    db.engine.dispose()
-    ctx.pop()
+    try:
+        yield app
+    finally:
+        db.session.remove()
+        db.engine.dispose()
+        ctx.pop()
+
+
+@pytest.fixture
+def app(tmp_path, tiktoken_cache, app_overrides):
+    with pushed(build_app(tmp_path, TIKTOKEN_CACHE_DIR=tiktoken_cache, **app_overrides)) as app:
+        yield app
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from werkzeug.serving import make_server
 
 from app.extensions import db
 from app.models import Log, LogType, QuotaData
-from tests.conftest import build_app
 from tests.mock_upstream import MockUpstream
 from tests.mock_upstream import anthropic as claude_mock
 from tests.relay.conftest import balances, create_channel, create_key, create_user, set_options
@@ -24,25 +23,9 @@ RESERVATION = 1000  # PreConsumedQuota: every request holds exactly this much (i
 COST = 10 + 7  # what each served request really costs: 10 prompt + 7 completion tokens at ratio 1
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
-def backend_app(request, tmp_path, tiktoken_cache):
-    url = None
-    if request.param == "postgresql":
-        url = request.getfixturevalue("fresh_postgres_url")
-    elif request.param == "mariadb":
-        url = request.getfixturevalue("fresh_mysql_url")
-    app = build_app(tmp_path, url, TIKTOKEN_CACHE_DIR=tiktoken_cache)
-    ctx = app.app_context()
-    ctx.push()
-    yield app
-    db.session.remove()
-    db.engine.dispose()
-    ctx.pop()
-
-
 @pytest.fixture
-def served_app(backend_app):
-    server = make_server("127.0.0.1", 0, backend_app, threaded=True)
+def served_app(race_app):
+    server = make_server("127.0.0.1", 0, race_app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}/v1"
@@ -51,7 +34,7 @@ def served_app(backend_app):
 
 
 @pytest.mark.parametrize("bound", ["user", "key"])
-def test_parallel_requests_respect_the_reservation_bound(backend_app, served_app, bound):
+def test_parallel_requests_respect_the_reservation_bound(race_app, served_app, bound):
     """`bound`: whose balance is worth 3 reservations, the user's or the key's (the other has plenty). With the
     user as the bound the key is charged first and must be given back whenever the user's charge fails."""
     refusal = {"user": "insufficient_user_quota", "key": "insufficient_token_quota"}[bound]
@@ -99,7 +82,7 @@ def test_parallel_requests_respect_the_reservation_bound(backend_app, served_app
     assert start_remain - token_remain == served * COST
 
 
-def test_parallel_token_counts_charge_nothing_and_log_once_each(backend_app, served_app):
+def test_parallel_token_counts_charge_nothing_and_log_once_each(race_app, served_app):
     """Token counting (native on a Claude channel, offline on an OpenAI one) holds nothing: every call answers,
     even from a user with nothing left, and writes exactly one quota-0 row; no balance or rollup moves."""
     origin = served_app.removesuffix("/v1")

@@ -11,7 +11,7 @@ import pytest
 from app.extensions import db
 from app.jobs import tasks as task_jobs
 from app.relay.tasks import finish
-from tests.conftest import build_app
+from tests.conftest import build_app, pushed
 from tests.relay.conftest import balances
 from tests.relay.tasks.conftest import IMAGINE_PRICE, SUNO_PRICE, bearer, refund_logs
 
@@ -22,13 +22,8 @@ START = 10_000_000
 @pytest.fixture(params=["postgresql", "mariadb"])
 def app(request, tmp_path, tiktoken_cache):
     url = request.getfixturevalue("fresh_postgres_url" if request.param == "postgresql" else "fresh_mysql_url")
-    app = build_app(tmp_path, url, TIKTOKEN_CACHE_DIR=tiktoken_cache)
-    ctx = app.app_context()
-    ctx.push()
-    yield app
-    db.session.remove()
-    db.engine.dispose()
-    ctx.pop()
+    with pushed(build_app(tmp_path, url, TIKTOKEN_CACHE_DIR=tiktoken_cache)) as app:
+        yield app
 
 
 def test_racing_pollers_refund_each_task_once(app, client, make_token, mj_channel, suno_channel, mj_state,
