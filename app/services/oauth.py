@@ -24,6 +24,9 @@ from app.services import accounts
 
 MAX_USERNAME = 20  # app.validation.username
 NAME_ATTEMPTS = 12
+# one-api, and new-api before it moved to numeric ids, kept GitHub's login in users.github_id; accounts
+# imported from them (`flask import-oneapi`) are re-keyed to the numeric id at their first GitHub sign-in.
+LEGACY_LOGIN_PROVIDERS = frozenset({"github"})
 
 
 # -- providers -------------------------------------------------------------------------------------------
@@ -61,6 +64,36 @@ def _linked(provider: OAuthProvider, subject: str, *, include_deleted: bool) -> 
     if not include_deleted:
         query = query.where(User.deleted_at.is_(None))
     return list(db.session.scalars(query))
+
+
+def _legacy_login(provider: OAuthProvider, profile: OAuthProfile) -> str | None:
+    """The value an imported account of this profile would hold instead of the id (GitHub's login), if any."""
+    login = (profile.login or "").strip()
+    if provider.name not in LEGACY_LOGIN_PROVIDERS or not login or login.isdigit() or login == profile.subject:
+        return None
+    return login
+
+
+def _adopt_legacy_login(provider: OAuthProvider, profile: OAuthProfile) -> bool:
+    """Re-key an imported account that holds this profile's login to the stable id; True if one was.
+
+    A login can be renamed and taken by someone else, which is why we key on ids; for an imported account
+    the login is all there is, as it was in the product it came from. This happens once per account.
+    """
+    login = _legacy_login(provider, profile)
+    if login is None:
+        return False
+    column = getattr(User, provider.user_column)
+    try:
+        moved = db.session.execute(
+            update(User).where(column == login).values({provider.user_column: profile.subject})
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return moved > 0
 
 
 def _name_base(login: str, fallback: str) -> str:
@@ -120,6 +153,8 @@ def sign_in(provider: OAuthProvider, profile: OAuthProfile, *, aff_code: str | N
     403 when the linked account is disabled or deleted, or when registration is closed.
     """
     users = _linked(provider, profile.subject, include_deleted=True)
+    if not users and _adopt_legacy_login(provider, profile):
+        users = _linked(provider, profile.subject, include_deleted=True)
     live = [user for user in users if user.deleted_at is None]
     if live:
         user = live[0]
@@ -135,13 +170,15 @@ def sign_in(provider: OAuthProvider, profile: OAuthProfile, *, aff_code: str | N
 def bind(user: User, provider: OAuthProvider, profile: OAuthProfile) -> bool:
     """Link `profile` to `user` (replacing an earlier link of the same provider); False if it already was.
 
-    409 when another account, deleted ones included, holds this provider id.
+    409 when another account, deleted ones included, holds this provider id (or, for an imported account,
+    the login it stood for).
     """
     column = getattr(User, provider.user_column)
     db.session.commit()  # as in _register: the check after the lock must see every link committed before
     _lock_sign_ups()
-    owners = db.session.scalars(select(User.id).where(column == profile.subject).order_by(User.id)).all()
-    if user.id in owners and len(owners) == 1:
+    held = [profile.subject] + [value for value in [_legacy_login(provider, profile)] if value]
+    owners = db.session.scalars(select(User.id).where(column.in_(held)).order_by(User.id)).all()
+    if owners == [user.id] and getattr(user, provider.user_column) == profile.subject:
         db.session.commit()
         return False
     if any(owner != user.id for owner in owners):

@@ -595,3 +595,29 @@ def test_parallel_unbinds_keep_one_way_in(backend_app):
     assert sorted(statuses) == [200, 403]
     left = fresh(person.id)
     assert [left.github_id, left.linux_do_id].count(None) == 1
+
+
+def test_an_account_imported_with_a_github_login_is_rekeyed_at_its_first_sign_in(app, github):
+    """one-api kept GitHub's login in github_id; the imported account signs in and gets the numeric id."""
+    imported = make_user("olduser", github_id="octocat")
+    browser = app.test_client()
+    assert sign_in(browser).status_code == 302
+    assert signed_in_as(browser) == "olduser" and len(users()) == 1
+    assert fresh(imported.id).github_id == "583231"
+    again = app.test_client()
+    sign_in(again)
+    assert signed_in_as(again) == "olduser"
+
+
+def test_a_legacy_login_held_by_someone_else_blocks_binding(app, user, github):
+    holder = make_user("olduser", github_id="octocat")
+    response = sign_in(login_client(app, user))
+    assert response.status_code == 409
+    assert (fresh(user.id).github_id, fresh(holder.id).github_id) == (None, "octocat")
+
+
+def test_binding_rekeys_ones_own_legacy_login(app, user, github):
+    user.github_id = "octocat"
+    db.session.commit()
+    assert sign_in(login_client(app, user), "/oauth/github?next=/console/profile").status_code == 302
+    assert fresh(user.id).github_id == "583231"
