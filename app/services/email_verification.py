@@ -133,8 +133,8 @@ def verify_code(address: str, raw_code: Any, purpose: str = PURPOSE_VERIFY) -> N
     code = raw_code.strip() if isinstance(raw_code, str) else ""
     if not code:
         raise ValidationError("the verification code is required", code="verification_code_required")
-    if len(code) != CODE_DIGITS or not code.isascii() or not code.isdigit() or not code_matches(address, code,
-                                                                                                   purpose):
+    well_formed = len(code) == CODE_DIGITS and code.isascii() and code.isdigit()
+    if not well_formed or not code_matches(address, code, purpose):
         _count_failure(address)
         raise ValidationError(CODE_INVALID, code="verification_code_invalid")
 
