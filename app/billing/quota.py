@@ -20,8 +20,9 @@ Every transaction locks rows in the same order (the token, then the user, then t
 reservation and a settlement of the same key never deadlock on PostgreSQL or MySQL.
 The statements are Core UPDATEs compiled once per dialect and run on the raw cursor of a pooled connection
 of their own (app.billing.ledger.run), never the ORM session, so no transaction is ever left open
-across an upstream call or a stream. On PostgreSQL the settlement is a single statement of data-modifying
-CTEs run in autocommit: one round trip instead of seven.
+across an upstream call or a stream. On PostgreSQL the reservation and the settlement are each a single
+statement (data-modifying CTEs) run in autocommit: one round trip instead of four and seven, and no row
+lock held while the client is away (the hot rows of a busy key or channel would queue behind it).
 On SQLite, requests of one process that bill at the same moment share the transaction (group commit,
 app.billing.ledger): each request's statements run in a savepoint of their own, so "rolls the transaction
 back" above means "rolls that request's savepoint back", and every call returns only after the COMMIT.
@@ -133,6 +134,36 @@ def _postgres_settle_statement(_dialect: str):
 _POSTGRES_SETTLE = Prepared(_postgres_settle_statement)
 
 
+def _postgres_reserve_statement(_dialect: str):
+    """A limited key's reservation as ONE PostgreSQL statement, run in autocommit.
+
+    Two UPDATEs in a transaction hold the token's and the user's row locks from the first UPDATE until the
+    client's COMMIT arrives: a round trip plus, under gevent with a thousand streams in flight, however
+    long the worker takes to get back to this greenlet. Every other request of the same key or user
+    queues behind those locks (measured: 100 streams/s where the mock serves 470). In one statement the
+    locks are held only while PostgreSQL runs it.
+    The user's UPDATE reads the token CTE, so the token's runs first (the lock order of `settle`) and the
+    user is charged only if the key was. If the key was charged but the user was not, the outer SELECT
+    divides by zero: the statement fails as a whole and the key's UPDATE is undone with it (PostgreSQL
+    has no RAISE in plain SQL; the divisor is a subquery, so the planner cannot fold it in advance)."""
+    t, u = _tokens, _users
+    tokens = (update(t).where(t.c.id == bindparam("t_id"), t.c.remain_quota >= bindparam("need"))
+              .values(remain_quota=t.c.remain_quota - bindparam("amount"), updated_at=bindparam("stamp"))
+              .returning(t.c.id).cte("t"))
+    users = (update(u).where(u.c.id == bindparam("u_id"), u.c.quota >= bindparam("need"),
+                             select(func.count()).select_from(tokens).scalar_subquery() == literal_column("1"))
+             .values(quota=u.c.quota - bindparam("amount"), updated_at=bindparam("stamp"))
+             .returning(u.c.id).cte("u"))
+    charged_keys = select(func.count()).select_from(tokens).scalar_subquery()
+    charged_users = select(func.count()).select_from(users).scalar_subquery()
+    # 1 // 0 exactly when the key was charged (1) and the user was not (0)
+    guard = literal_column("1") // (charged_users - charged_keys + literal_column("1"))
+    return select(charged_keys.label("key_charged"), charged_users.label("user_charged"), guard.label("guard"))
+
+
+_POSTGRES_RESERVE = Prepared(_postgres_reserve_statement)
+
+
 class TokenQuotaExhausted(InsufficientQuota):
     code = "insufficient_token_quota"
 
@@ -156,6 +187,9 @@ def reserve(user_id: int, token_id: int, amount: int, *, unlimited: bool = False
     release_session()
     engine = db.engine
     stamp = _utcnow()
+    if engine.dialect.name == "postgresql":
+        _reserve_postgres(engine, user_id, token_id, amount, need, stamp, unlimited)
+        return Reservation(user_id, token_id, unlimited, amount, engine)
 
     def work(tx: ledger.Tx) -> None:
         if not unlimited:
@@ -168,6 +202,29 @@ def reserve(user_id: int, token_id: int, amount: int, *, unlimited: bool = False
 
     ledger.run(engine, work)
     return Reservation(user_id, token_id, unlimited, amount, engine)
+
+
+def _reserve_postgres(engine, user_id: int, token_id: int, amount: int, need: int, stamp: datetime,
+                      unlimited: bool) -> None:
+    """`reserve` on PostgreSQL: one statement in autocommit (see _postgres_reserve_statement)."""
+    with ledger.single_statement(engine) as tx:
+        if unlimited:
+            if tx.run(_USER_RESERVE, {"b_id": user_id, "b_need": need, "b_amount": amount, "updated_at": stamp}) != 1:
+                raise InsufficientQuota("your account does not have enough quota left for this request")
+            return
+        try:
+            tx.run(_POSTGRES_RESERVE, {"t_id": token_id, "u_id": user_id, "need": need, "amount": amount,
+                                       "stamp": stamp})
+        except Exception as exc:
+            if getattr(exc, "sqlstate", None) == _DIVISION_BY_ZERO:  # the key was charged, the user was not
+                raise InsufficientQuota("your account does not have enough quota left for this request") from None
+            raise
+        key_charged, _user_charged, _guard = tx.cursor.fetchone()
+    if key_charged != 1:
+        raise TokenQuotaExhausted("this API key does not have enough quota left for the request")
+
+
+_DIVISION_BY_ZERO = "22012"
 
 
 def settle(res: Reservation, quota: int, *, channel_id: int, response_ms: int, log: dict[str, Any],
