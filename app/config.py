@@ -52,13 +52,12 @@ def normalize_database_url(url: str) -> str:
 
 def engine_options(url: str) -> dict:
     """hide_parameters: a failed statement is logged without its values (channel keys, passwords).
-    pool_pre_ping only where a pooled network connection can go stale: on SQLite it is pure cost.
     The pool of a database server is sized for a gevent worker, where hundreds of requests bill at once:
     SQLAlchemy's default (5 kept, 10 more opened and closed again on demand) spent most of the worker's
     CPU opening and closing connections under the streaming benchmark. Per worker process."""
     options: dict = {"hide_parameters": True}
     if not url.startswith("sqlite"):
-        options["pool_pre_ping"] = True
+        # no pool_pre_ping: app.database pings only connections that sat idle
         options["pool_size"] = _env_int("DATABASE_POOL_SIZE", 20)
         options["max_overflow"] = _env_int("DATABASE_MAX_OVERFLOW", 10)
     return options
