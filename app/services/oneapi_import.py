@@ -23,13 +23,14 @@ skipped when they exist. One transaction per table; nothing of a table is kept i
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import MetaData, Table, create_engine, func, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.billing.ledger import add_system_log
@@ -59,6 +60,9 @@ ONEAPI_TYPES: dict[int, int] = {
 }
 ONEAPI_CUSTOM_BASE_URLS = {2: "https://oa.api2d.net", 4: "https://api.closeai-proxy.xyz",
                            5: "https://api.openai-sb.com"}
+# one-api's SQL_DSN for MySQL is Go's DSN: user:password@tcp(host:port)/dbname?params
+GO_MYSQL_DSN = re.compile(r"^(?P<user>[^:@/]*)(?::(?P<password>.*))?@tcp\((?P<host>[^():/]+)(?::(?P<port>\d+))?\)"
+                          r"/(?P<database>[^?/]+)(?:\?.*)?$")
 SOURCE_REDEMPTION_STATUS = {1: RedemptionStatus.UNUSED, 2: RedemptionStatus.DISABLED, 3: RedemptionStatus.USED}
 
 
@@ -446,8 +450,19 @@ def _import_redemptions(rows: list[Any], users: dict[int, int], result: TableRes
 
 
 # -- the whole import ------------------------------------------------------------------------------------
-def import_database(source_url: str, *, flavor: str = "auto") -> ImportSummary:
-    """Import everything from the database at `source_url` (a SQLAlchemy URL; postgres:// and mysql:// work).
+def source_url(text: str) -> str | URL:
+    """A SQLAlchemy URL for `text`: a URL (postgres:// and mysql:// work) or one-api's Go MySQL DSN."""
+    text = text.strip()
+    match = GO_MYSQL_DSN.match(text)
+    if match is None:
+        return normalize_database_url(text)
+    return URL.create("mysql+pymysql", username=match["user"] or None, password=match["password"],
+                      host=match["host"], port=int(match["port"]) if match["port"] else None,
+                      database=match["database"])
+
+
+def import_database(database: str, *, flavor: str = "auto") -> ImportSummary:
+    """Import everything from the database at `database` (see `source_url` for the forms it takes).
 
     Raises SourceUnreadable (a ValidationError) when the source cannot be read or has no users table; after that,
     each table commits on its own, and rows that do not fit are counted and explained in the summary.
@@ -455,7 +470,7 @@ def import_database(source_url: str, *, flavor: str = "auto") -> ImportSummary:
     if flavor not in ("auto", "one-api", "new-api"):
         raise ValidationError('flavor must be "auto", "one-api" or "new-api"')
     try:
-        engine = create_engine(normalize_database_url(source_url.strip()))
+        engine = create_engine(source_url(database))
     except (SQLAlchemyError, ValueError) as exc:
         raise SourceUnreadable(f"not a usable database URL ({type(exc).__name__})") from None
     try:

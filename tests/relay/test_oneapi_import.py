@@ -9,7 +9,7 @@ from datetime import datetime
 
 import bcrypt
 import pytest
-from sqlalchemy import MetaData, create_engine, func, select, text
+from sqlalchemy import MetaData, create_engine, func, make_url, select, text
 
 from app.extensions import db
 from app.models import (
@@ -25,6 +25,7 @@ from app.models import (
     UserStatus,
 )
 from app.security import hash_secret
+from app.services.oneapi_import import source_url
 from tests.factories import make_user
 from tests.relay.conftest import UPSTREAM_KEY, release, set_options
 
@@ -161,8 +162,16 @@ def user_named(name: str) -> User:
     return db.session.scalar(select(User).where(User.username == name))
 
 
+def go_dsn(url: str) -> str:
+    """A MySQL URL as one-api's SQL_DSN writes it (Go's driver format)."""
+    parts = make_url(url)
+    return f"{parts.username}:{parts.password or ''}@tcp({parts.host}:{parts.port})/{parts.database}?parseTime=true"
+
+
 def test_import_then_old_password_and_old_key_work(app, oneapi_url, relay_url, sdk, mock_upstream):
     make_user("root", role=Role.ROOT)  # this site's own root, made at setup
+    if oneapi_url.startswith("mysql"):
+        oneapi_url = go_dsn(oneapi_url)  # as copied from one-api's SQL_DSN
     result = run_import(app, oneapi_url)
     assert result.exit_code == 0, result.output
     out = result.output
@@ -308,3 +317,18 @@ def test_an_unreadable_source_changes_nothing(app, tmp_path):
     assert bad.exit_code != 0 and "not a usable database URL" in bad.output
     assert db.session.scalar(select(func.count()).select_from(User)) == 0
 
+
+
+@pytest.mark.parametrize(("dsn", "expected"), [
+    ("root:p@ss:w@rd@tcp(db.local:3307)/oneapi?charset=utf8mb4&parseTime=True",
+     ("mysql+pymysql", "root", "p@ss:w@rd", "db.local", 3307, "oneapi")),
+    ("oneapi@tcp(localhost)/one", ("mysql+pymysql", "oneapi", None, "localhost", None, "one")),
+])
+def test_one_apis_go_mysql_dsn_is_understood(dsn, expected):
+    url = source_url(dsn)
+    assert (url.drivername, url.username, url.password, url.host, url.port, url.database) == expected
+
+
+def test_urls_pass_through_with_our_drivers():
+    assert source_url(" postgres://u:p@h/d ") == "postgresql+psycopg://u:p@h/d"
+    assert source_url("sqlite:////data/one-api.db") == "sqlite:////data/one-api.db"
