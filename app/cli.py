@@ -71,8 +71,9 @@ def rq_cron_command() -> None:
 
 @click.command("import-oneapi")
 @click.option("--database-url", required=True,
-              help="The one-api / new-api database as a SQLAlchemy URL, e.g. sqlite:////data/one-api.db, "
-                   "postgres://user:pass@host/oneapi or mysql://user:pass@host/oneapi.")
+              help="The one-api / new-api database: a URL such as sqlite:////data/one-api.db, "
+                   "postgres://user:pass@host/oneapi or mysql://user:pass@host/oneapi, or one-api's SQL_DSN "
+                   "as it is (user:pass@tcp(host:3306)/oneapi).")
 @click.option("--flavor", type=click.Choice(["auto", "one-api", "new-api"]), default="auto", show_default=True,
               help="Which product wrote the database (decides how channel types are numbered).")
 @with_appcontext
