@@ -4,5 +4,13 @@ from flask import Blueprint
 
 bp = Blueprint("user", __name__, url_prefix="/console")
 
-from app.blueprints.user import dashboard, keys, logs, profile, tasks, topup, wallet  # noqa: E402,F401
-from app.blueprints.user import linked_accounts  # noqa: E402,F401 - the profile page's linked-accounts card
+from app.blueprints.user import (  # noqa: E402,F401
+    dashboard,
+    keys,
+    linked_accounts,
+    logs,
+    profile,
+    tasks,
+    topup,
+    wallet,
+)
