@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 from flask import flash, redirect, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_user
 
 from app.blueprints.auth import bp
@@ -106,7 +107,8 @@ def _finish(name: str) -> tuple[User, str, dict[str, Any]]:
 def _page_callback(name: str):
     user, action, saved = _finish(name)
     if action == "bind":
-        flash(f"Your {oauth_service.provider_class(name).label} account is now linked.", "success")
+        label = oauth_service.provider_class(name).label
+        flash(_("Your %(provider)s account is now linked.", provider=label), "success")
         return redirect(safe_next(saved.get("next"), url_for("user.profile")))
     return redirect(_after_sign_in(saved.get("next")))
 

@@ -82,7 +82,7 @@ def setup_submit():
             return redirect(url_for("auth.login_page"))
         return render_template("auth/setup.html", username=name, error=exc.message), FORM_ERROR
     mark_setup_done()
-    flash("Setup complete. Sign in as the root user.", "success")
+    flash(_("Setup complete. Sign in as the root user."), "success")
     return redirect(url_for("auth.login_page"))
 
 
@@ -156,7 +156,7 @@ def register_submit():
                           verification_code=_field("verification_code") or None)
     except AppError as exc:
         return _register_form(FORM_ERROR, error=exc.message)
-    flash("Your account is ready. Sign in.", "success")
+    flash(_("Your account is ready. Sign in."), "success")
     return redirect(url_for("auth.login_page"))
 
 
