@@ -32,10 +32,10 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Self
 
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.fixtures.wsgi_server import BackgroundServer
 
 ORDER_FIELDS = ("pid", "type", "out_trade_no", "notify_url", "return_url", "name", "money")
 
@@ -53,18 +53,12 @@ class GatewayOrder:
     notify_answers: list[str] = field(default_factory=list)
 
 
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        pass
+class MockEpay(BackgroundServer):
+    thread_name = "mock-epay"
 
-
-class MockEpay:
     def __init__(self) -> None:
-        self._server = None
-        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._numbers = itertools.count(2024000001)
-        self.url = ""
         self.notify_method = "GET"
         self.merchants: dict[str, str] = {}
         self.orders: dict[str, GatewayOrder] = {}  # by the merchant's out_trade_no
@@ -115,30 +109,7 @@ class MockEpay:
         self.orders[out_trade_no].paid = True
         return self.send_notify(out_trade_no)[1]
 
-    # -- server --------------------------------------------------------------------------------------
-    def start(self) -> Self:
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_Quiet)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="mock-epay", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
+    # -- WSGI ----------------------------------------------------------------------------------------
     def _wsgi(self, environ, start_response):
         request = Request(environ)
         if request.path == "/submit.php" and request.method in ("GET", "POST"):

@@ -30,15 +30,16 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.fixtures.wsgi_server import BackgroundServer
 
 PROVIDERS = ("github", "oidc", "linuxdo")
 
@@ -65,11 +66,6 @@ class Grant:
     issued: float = field(default_factory=time.time)
 
 
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     response = Response(json.dumps(data), status=status, mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
@@ -88,16 +84,15 @@ def _redirect(location: str) -> Response:
     return Response("", status=302, headers={"Location": location})
 
 
-class MockOAuth:
+class MockOAuth(BackgroundServer):
     """The three providers on one server; each test sets clients and users, `reset()` clears them."""
+
+    thread_name = "mock-oauth"
 
     def __init__(self) -> None:
         self.key = RSAKey.generate_key(2048, parameters={"kid": "mock-key-1", "use": "sig", "alg": "RS256"})
         self.other_key = RSAKey.generate_key(2048, parameters={"kid": "mock-key-1", "use": "sig"})
         self._lock = threading.Lock()
-        self._server = None
-        self._thread: threading.Thread | None = None
-        self.url = ""
         self.reset()
         self.map = Map([
             Rule("/gh/login/oauth/authorize", endpoint="authorize_github", methods=["GET"]),
@@ -150,30 +145,6 @@ class MockOAuth:
     @property
     def well_known(self) -> str:
         return f"{self.issuer}/.well-known/openid-configuration"
-
-    # -- lifecycle -----------------------------------------------------------------------------------
-    def start(self) -> Self:
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_Quiet)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="mock-oauth", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
     # -- WSGI ----------------------------------------------------------------------------------------
     def _wsgi(self, environ, start_response):

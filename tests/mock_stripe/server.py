@@ -20,14 +20,14 @@ import hmac
 import html
 import itertools
 import json
-import threading
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Self
+from typing import Any
 
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.fixtures.wsgi_server import BackgroundServer
 
 
 def stripe_signature(payload: bytes, secret: str, timestamp: int | None = None) -> str:
@@ -36,22 +36,16 @@ def stripe_signature(payload: bytes, secret: str, timestamp: int | None = None) 
     return f"t={t},v1={digest}"
 
 
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
 def _error(status: int, message: str, kind: str = "invalid_request_error") -> Response:
     return Response(json.dumps({"error": {"type": kind, "message": message}}), status=status,
                     mimetype="application/json")
 
 
-class MockStripe:
+class MockStripe(BackgroundServer):
+    thread_name = "mock-stripe"
+
     def __init__(self) -> None:
-        self._server = None
-        self._thread: threading.Thread | None = None
         self._numbers = itertools.count(1)
-        self.url = ""
         self.reset()
 
     def reset(self) -> None:
@@ -99,30 +93,7 @@ class MockStripe:
         self.sessions[session_id].update(status="complete", payment_status="paid")
         return self.deliver(self.event(session_id))
 
-    # -- server --------------------------------------------------------------------------------------
-    def start(self) -> Self:
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_Quiet)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="mock-stripe", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
+    # -- WSGI ----------------------------------------------------------------------------------------
     def _wsgi(self, environ, start_response):
         request = Request(environ)
         if request.path == "/v1/checkout/sessions" and request.method == "POST":

@@ -18,20 +18,18 @@ import json
 import secrets
 import threading
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Any
 
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.fixtures.wsgi_server import BackgroundServer
 
 PATH = "/turnstile/v0/siteverify"
 
 
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        pass
+class MockTurnstile(BackgroundServer):
+    thread_name = "mock-turnstile"
 
-
-class MockTurnstile:
     def __init__(self, secret: str, hostname: str = "localhost") -> None:
         self.secret = secret
         self.hostname = hostname
@@ -40,12 +38,10 @@ class MockTurnstile:
         self._issued: set[str] = set()
         self._spent: set[str] = set()
         self._lock = threading.Lock()
-        self._server = None
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}{PATH}"
+        return self.origin + PATH
 
     def issue(self) -> str:
         """A fresh token, as the widget would produce after a solved challenge."""
@@ -91,21 +87,3 @@ class MockTurnstile:
         body = json.dumps(self._answer(form))
         return Response(body, mimetype="application/json")(environ, start_response)
 
-    def start(self) -> Self:
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_Quiet)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
