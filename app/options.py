@@ -231,6 +231,9 @@ SPECS: dict[str, Spec] = {
         "account_deactivated",
     ]),
     "ChannelDisableThreshold": Spec("float", 0.0, minimum=0),
+    # Scheduled channel jobs, in minutes (0 = off): one-api's CHANNEL_TEST_FREQUENCY / CHANNEL_UPDATE_FREQUENCY
+    "ChannelTestFrequencyMinutes": Spec("int", 0, minimum=0, maximum=10080),
+    "ChannelUpdateFrequencyMinutes": Spec("int", 0, minimum=0, maximum=10080),
     # Logs
     "LogConsumeEnabled": Spec("bool", True),
     "LogRetentionDays": Spec("int", 0, minimum=0),

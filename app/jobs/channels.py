@@ -2,6 +2,12 @@
 
 Only one run of each job at a time (app.jobs.locks: Redis when configured, else process-local). A run
 that finds the lock taken returns at once with `{"skipped": true}`.
+
+The scheduled forms (`scheduled_channel_test`, `scheduled_balance_update`) fire every minute from
+app/jobs/schedule.py and run the job once per ChannelTestFrequencyMinutes / ChannelUpdateFrequencyMinutes
+(one-api's CHANNEL_TEST_FREQUENCY and CHANNEL_UPDATE_FREQUENCY, new-api's auto_test_channel_minutes;
+0 = off). Options can change at runtime, so the interval is claimed per run (app.jobs.locks.claim_interval)
+instead of being baked into a cron string.
 """
 
 from __future__ import annotations
@@ -10,12 +16,16 @@ import contextlib
 import logging
 
 from app.extensions import db
-from app.jobs.locks import is_locked, job_lock
+from app.jobs.locks import claim_interval, is_locked, job_lock
+from app.options import get_option
 from app.relay import channel_test
 
 log = logging.getLogger(__name__)
 
 LOCK_SECONDS = 3600  # a run killed mid-way keeps the next ones out for at most this long
+# The cron entry fires at each minute's start; a window this much shorter than the interval lets the run
+# N minutes later claim the next one even when this run was picked up a few seconds late.
+INTERVAL_SLACK_SECONDS = 30
 
 
 def run_lock(name: str) -> contextlib.AbstractContextManager[bool]:
@@ -63,3 +73,28 @@ def update_all_balances() -> dict:
                 summary["failed"] += 1
                 db.session.rollback()
         return summary
+
+
+def _claim_every(option: str, name: str) -> bool:
+    """True when the job `name` should run now: its option (minutes) is on and its window has lapsed.
+
+    The window's key carries the interval, so shortening the option takes effect at the next minute.
+    """
+    minutes = int(get_option(option) or 0)
+    if minutes <= 0:
+        return False
+    return claim_interval(f"{name}:{minutes}", max(1, minutes * 60 - INTERVAL_SLACK_SECONDS))
+
+
+def scheduled_channel_test() -> dict:
+    """The every-minute entry: test all channels once per ChannelTestFrequencyMinutes (0 = off)."""
+    if not _claim_every("ChannelTestFrequencyMinutes", "channel-test"):
+        return {"due": False}
+    return test_all_channels()
+
+
+def scheduled_balance_update() -> dict:
+    """The every-minute entry: refresh balances once per ChannelUpdateFrequencyMinutes (0 = off)."""
+    if not _claim_every("ChannelUpdateFrequencyMinutes", "channel-balance"):
+        return {"due": False}
+    return update_all_balances()

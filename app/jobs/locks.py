@@ -14,9 +14,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 
+from flask import current_app
 from redis.exceptions import RedisError
 
 from app.extensions import get_redis
@@ -84,3 +86,30 @@ def is_locked(name: str) -> bool:
     if redis is not None:
         return bool(redis.exists(lock_key(name)))
     return _local_lock(name).locked()
+
+
+# -- "at most once per interval" -------------------------------------------------------------------------
+
+INTERVAL_PREFIX = "sluice:interval:"
+
+
+def claim_interval(name: str, seconds: int) -> bool:
+    """True for the first caller in each `seconds`-long window of `name`, False for the rest.
+
+    Periodic jobs whose interval is an admin option run from a one-minute cron entry and call this: the
+    first run after the window lapses claims the next one (`SET NX EX` in Redis, shared by every worker;
+    without Redis a deadline kept on the app, as the in-process scheduler runs in this process). Nothing
+    is released: the window simply expires.
+    """
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds < 1:
+        raise ValueError("seconds must be a positive whole number")
+    redis = get_redis()
+    if redis is not None:
+        return bool(redis.set(INTERVAL_PREFIX + name, "1", nx=True, ex=seconds))
+    now = time.monotonic()
+    with _local_guard:
+        deadlines = current_app.extensions.setdefault("sluice_intervals", {})
+        if deadlines.get(name, 0.0) > now:
+            return False
+        deadlines[name] = now + seconds
+        return True

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from rq import cron
 
-from app.jobs import maintenance, tasks
+from app.jobs import channels, maintenance, tasks
 from app.jobs.queues import DEFAULT_QUEUE
 
 
@@ -27,6 +27,9 @@ SCHEDULE: list[Periodic] = [
     Periodic(maintenance.expire_tokens, "* * * * *"),
     Periodic(maintenance.purge_old_logs, "17 3 * * *"),
     Periodic(tasks.poll_tasks, "* * * * * */15"),  # every 15 s (croniter's sixth field is seconds)
+    # Every minute; each runs only once per its option's interval (0 = off), see app/jobs/channels.py.
+    Periodic(channels.scheduled_channel_test, "* * * * *"),
+    Periodic(channels.scheduled_balance_update, "* * * * *"),
 ]
 
 for _entry in SCHEDULE:

@@ -86,6 +86,8 @@ LABELS = {
     "AutomaticDisableChannelEnabled": _l("Disable failing channels automatically"),
     "AutomaticEnableChannelEnabled": _l("Re-enable channels that pass a test"),
     "ChannelDisableThreshold": _l("Disable when a test takes longer than (seconds, 0 = never)"),
+    "ChannelTestFrequencyMinutes": _l("Test all channels every (minutes, 0 = never)"),
+    "ChannelUpdateFrequencyMinutes": _l("Refresh channel balances every (minutes, 0 = never)"),
     "AutomaticDisableKeywords": _l("Error texts that disable a channel (one per line)"),
 }
 

@@ -41,7 +41,7 @@ GROUPS: list[tuple[str, object, list[str]]] = [
     ("invitation", _l("Invitations"), ["QuotaForInviter", "QuotaForInvitee", "RebateEnabled", "RebatePercentage"]),
     ("health", _l("Channel auto-disable"), [
         "AutomaticDisableChannelEnabled", "AutomaticEnableChannelEnabled", "ChannelDisableThreshold",
-        "AutomaticDisableKeywords"]),
+        "AutomaticDisableKeywords", "ChannelTestFrequencyMinutes", "ChannelUpdateFrequencyMinutes"]),
 ]
 _GROUPED = {key for _, _, keys in GROUPS for key in keys}
 # Options added later by other features still get a form, until someone files them in a group.
