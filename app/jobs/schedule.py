@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from rq import cron
 
-from app.jobs import channels, maintenance, tasks
+from app.jobs import channels, maintenance, tasks, usage
 from app.jobs.queues import DEFAULT_QUEUE
 
 
@@ -26,6 +26,8 @@ class Periodic:
 SCHEDULE: list[Periodic] = [
     Periodic(maintenance.expire_tokens, "* * * * *"),
     Periodic(maintenance.purge_old_logs, "17 3 * * *"),
+    # After midnight UTC, once yesterday's last requests have settled; before the log purge at 03:17.
+    Periodic(usage.verify_yesterday_usage, "37 0 * * *"),
     Periodic(tasks.poll_tasks, "* * * * * */15"),  # every 15 s (croniter's sixth field is seconds)
     # Every minute; each runs only once per its option's interval (0 = off), see app/jobs/channels.py.
     Periodic(channels.scheduled_channel_test, "* * * * *"),

@@ -22,6 +22,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import and_, case, delete, func, literal_column, select, update
 
+from app.billing.ledger import add_system_log
 from app.billing.plans import Windows, load_active_plan, plan_timezone, query_window_usage, window_bounds
 from app.errors import NotFound, ValidationError
 from app.extensions import db
@@ -331,7 +332,7 @@ def _usernames(user_ids: set[int]) -> dict[int, str]:
 
 
 def _check(since: int | None, until: int | None, *, repair: bool, now: float | None = None,
-           chunk: int = DAY) -> UsageReport:
+           chunk: int = DAY, log_repairs: bool = False) -> UsageReport:
     now = int(time.time() if now is None else now)
     until = until if until is not None else now - now % HOUR  # the current hour is still being written
     since = since if since is not None else until - 7 * DAY
@@ -347,13 +348,25 @@ def _check(since: int | None, until: int | None, *, repair: bool, now: float | N
                  if expected.get(k) != actual.get(k)]
         report.drift.extend(drift)
         if repair and drift:
-            _rewrite(drift)
+            _rewrite(drift, log_repairs=log_repairs)
             report.repaired += len(drift)
     return report
 
 
-def _rewrite(drift: list[Drift]) -> None:
-    """Make quota_data equal the logs for the drifted buckets, in one transaction."""
+REPAIR_LOG_SHOWN = 10  # drifted buckets described in a repair's system log row; the rest are counted
+
+
+def repair_log_content(drift: list[Drift]) -> str:
+    """The system log text for one repair: how many buckets, and the first few as `describe()` says them."""
+    shown = "; ".join(d.describe() for d in drift[:REPAIR_LOG_SHOWN])
+    more = f"; and {len(drift) - REPAIR_LOG_SHOWN} more" if len(drift) > REPAIR_LOG_SHOWN else ""
+    return (f"Usage rollup repaired: {len(drift)} hourly bucket(s) of quota_data differed from the consume "
+            f"logs and were rewritten from them: {shown}{more}")
+
+
+def _rewrite(drift: list[Drift], *, log_repairs: bool = False) -> None:
+    """Make quota_data equal the logs for the drifted buckets, in one transaction (with its system log row
+    when `log_repairs`, so the record of a repair exists exactly when the repair does)."""
     names = _usernames({d.key[0] for d in drift if d.actual is None})
     try:
         for d in drift:
@@ -372,6 +385,8 @@ def _rewrite(drift: list[Drift]) -> None:
                 count, quota, tokens = d.expected
                 db.session.execute(update(QuotaData).where(where).values(count=count, quota=quota,
                                                                          token_used=tokens))
+        if log_repairs:
+            add_system_log(repair_log_content(drift), other={"repaired_buckets": len(drift)})
         db.session.commit()
     except Exception:
         db.session.rollback()
@@ -386,9 +401,10 @@ def verify_quota_data(since: int | None = None, until: int | None = None, *,
 
 
 def repair_quota_data(since: int | None = None, until: int | None = None, *,
-                      now: float | None = None) -> UsageReport:
-    """Like verify, then rewrite every drifted bucket from the logs (one transaction per day)."""
-    return _check(since, until, repair=True, now=now)
+                      now: float | None = None, log_repairs: bool = False) -> UsageReport:
+    """Like verify, then rewrite every drifted bucket from the logs (one transaction per day; with
+    `log_repairs`, each such transaction also writes a system log row saying what it rewrote)."""
+    return _check(since, until, repair=True, now=now, log_repairs=log_repairs)
 
 
 usage_cli = AppGroup("usage", help="Check and repair quota_data (the hourly rollup) against the logs.")
