@@ -22,6 +22,7 @@ from sqlalchemy import select
 from app.errors import ValidationError
 from app.extensions import db
 from app.models import Option
+from app.oauth.telegram import check_bot_name, check_bot_token
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,13 @@ def _check_http_url(value: str) -> str | None:
     return None
 
 
+def _check_https_url(value: str) -> str | None:
+    # Pages may load images only over https (the Content-Security-Policy's img-src).
+    if value and not re.fullmatch(r"https://[^\s]+", value):
+        return "must be an https:// URL, or empty"
+    return None
+
+
 def _check_domains(domains: list[str]) -> str | None:
     for domain in domains:
         if domain != domain.lower() or "." not in domain or domain.startswith((".", "@")) or " " in domain:
@@ -126,6 +134,15 @@ def _check_mail_and_turnstile(values: dict) -> str | None:
         return "EmailDomainRestrictionEnabled needs at least one domain in EmailDomainWhitelist"
     if values["TurnstileCheckEnabled"] and not (values["TurnstileSiteKey"] and values["TurnstileSecretKey"]):
         return "TurnstileCheckEnabled needs TurnstileSiteKey and TurnstileSecretKey"
+    return None
+
+
+def _check_telegram_and_wechat(values: dict) -> str | None:
+    """Telegram and WeChat sign-in need their keys before they can be switched on (one-api's option checks)."""
+    if values["TelegramOAuthEnabled"] and not (values["TelegramBotToken"] and values["TelegramBotName"]):
+        return "TelegramOAuthEnabled needs TelegramBotToken and TelegramBotName"
+    if values["WeChatAuthEnabled"] and not (values["WeChatServerAddress"] and values["WeChatServerToken"]):
+        return "WeChatAuthEnabled needs WeChatServerAddress and WeChatServerToken"
     return None
 
 
@@ -168,8 +185,12 @@ SPECS: dict[str, Spec] = {
     "LinuxDOClientId": Spec("str", ""),
     "LinuxDOClientSecret": Spec("str", ""),
     "TelegramOAuthEnabled": Spec("bool", False),
-    "TelegramBotToken": Spec("str", ""),
+    "TelegramBotToken": Spec("str", "", check=check_bot_token),
+    "TelegramBotName": Spec("str", "", check=check_bot_name),
     "WeChatAuthEnabled": Spec("bool", False),
+    "WeChatServerAddress": Spec("str", "", check=_check_http_url),
+    "WeChatServerToken": Spec("str", ""),
+    "WeChatAccountQRCodeImageURL": Spec("str", "", check=_check_https_url),
     "TurnstileCheckEnabled": Spec("bool", False),
     "TurnstileSiteKey": Spec("str", ""),
     "TurnstileSecretKey": Spec("str", ""),
@@ -238,7 +259,8 @@ SPECS: dict[str, Spec] = {
     "LogConsumeEnabled": Spec("bool", True),
     "LogRetentionDays": Spec("int", 0, minimum=0),
 }
-CROSS_CHECKS: list[Callable[[dict], str | None]] = [_check_checkin, _check_mail_and_turnstile]
+CROSS_CHECKS: list[Callable[[dict], str | None]] = [_check_checkin, _check_mail_and_turnstile,
+                                                   _check_telegram_and_wechat]
 
 
 def is_secret(key: str) -> bool:

@@ -51,18 +51,37 @@ class OAuthProfile:
     email: str | None = None  # only an address the provider says is verified
 
 
-class OAuthProvider(ABC):
-    """One OAuth 2.0 provider, configured with a client id and secret (and, for tests, its base URLs)."""
+class SignInProvider:
+    """Any outside sign-in (OAuth 2.0, the Telegram Login Widget, a WeChat Server code): what app.services.oauth
+    needs to sign in, register, bind and unbind the account it vouches for."""
 
     name: ClassVar[str]  # URL slug: /oauth/<name>
     label: ClassVar[str]  # shown to people
     user_column: ClassVar[str]  # the users column holding `OAuthProfile.subject`
     enabled_option: ClassVar[str]
+    # How a browser proves the account: "oauth" (redirect to the provider and back with a code), "telegram"
+    # (the Login Widget's signed fields) or "wechat" (a code the WeChat account sent the user).
+    kind: ClassVar[str]
+
+    @classmethod
+    def required_options(cls) -> tuple[str, ...]:
+        """The options besides the switch that must be set for this provider to work."""
+        return ()
+
+
+class OAuthProvider(SignInProvider, ABC):
+    """One OAuth 2.0 provider, configured with a client id and secret (and, for tests, its base URLs)."""
+
+    kind = "oauth"
     client_id_option: ClassVar[str]
     client_secret_option: ClassVar[str]
     scope: ClassVar[str]
     uses_nonce: ClassVar[bool] = False
     token_auth_method: ClassVar[str] = "client_secret_post"
+
+    @classmethod
+    def required_options(cls) -> tuple[str, ...]:
+        return (cls.client_id_option, cls.client_secret_option)
 
     def __init__(self, client_id: str, client_secret: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.client_id = client_id
