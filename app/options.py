@@ -66,7 +66,11 @@ DEFAULT_COMPLETION_RATIO = {
     "claude-3-haiku-20240307": 5, "gemini-1.5-flash": 4, "gemini-1.5-pro": 4, "gemini-2.0-flash": 4,
     "gemini-2.5-flash": 8.33, "gemini-2.5-pro": 8, "deepseek-chat": 4, "deepseek-reasoner": 4,
 }
+# Videos (/v1/videos): USD per SECOND of video, OpenAI's list prices; a video costs this x its seconds
+# (x app.billing.pricing.VIDEO_SIZE_FACTOR for sora-2-pro's large sizes) x the group ratio.
+VIDEO_PRICE_PER_SECOND = {"sora-2": 0.10, "sora-2-pro": 0.30}
 DEFAULT_MODEL_PRICE = {
+    **VIDEO_PRICE_PER_SECOND,
     "dall-e-2": 0.02, "dall-e-3": 0.04, "gpt-image-1": 0.04,
     # Asynchronous tasks, USD per submit (new-api's defaults; inpaint and custom zoom ride on mj_modal)
     "mj_imagine": 0.1, "mj_variation": 0.1, "mj_reroll": 0.1, "mj_blend": 0.1, "mj_modal": 0.1, "mj_zoom": 0.1,
