@@ -1,8 +1,10 @@
-"""Sign-in through OAuth providers: which providers are on, the user a provider profile belongs to, binding.
+"""Sign-in through outside providers (GitHub, OIDC, Linux.do, Telegram, WeChat): which are on, the user a
+provider profile belongs to, binding and unbinding.
 
-No flask.request or session here: the views check the state, call `configured(...).exchange(...)` and then
+No flask.request or session here: the views check the state, turn what the browser brought into a profile
+(`configured(...).exchange(code)` for OAuth and WeChat, `.verify(fields)` for Telegram) and then call
 `sign_in` or `bind`, and own the session. Accounts are keyed by the provider's stable id in the users
-column the provider names (github_id, oidc_id, linux_do_id).
+column the provider names (github_id, oidc_id, linux_do_id, telegram_id, wechat_id).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy import select, update
 from app.errors import Conflict, Forbidden, NotFound
 from app.extensions import db
 from app.models import Setup, User, UserStatus
-from app.oauth.base import OAuthProfile, OAuthProvider
+from app.oauth.base import OAuthProfile, SignInProvider
 from app.oauth.registry import PROVIDERS, build, missing_settings
 from app.options import get_option
 from app.services import accounts
@@ -30,7 +32,7 @@ LEGACY_LOGIN_PROVIDERS = frozenset({"github"})
 
 
 # -- providers -------------------------------------------------------------------------------------------
-def provider_class(name: str) -> type[OAuthProvider]:
+def provider_class(name: str) -> type[SignInProvider]:
     """The provider class for a URL slug; 404 for an unknown one."""
     cls = PROVIDERS.get(name)
     if cls is None:
@@ -44,21 +46,25 @@ def is_enabled(name: str) -> bool:
     return cls is not None and not missing_settings(cls, get_option)
 
 
-def configured(name: str) -> OAuthProvider:
-    """The provider `name`, ready to use; 404 when unknown, 403 when off or not fully configured."""
+def configured(name: str, kind: str | None = None) -> SignInProvider:
+    """The provider `name` (of `kind`, when given), ready to use; 404 when unknown or of another kind, 403 when
+    off or not fully configured."""
     cls = provider_class(name)
+    if kind is not None and cls.kind != kind:
+        raise NotFound("unknown sign-in provider", code="oauth_unknown_provider")
     if missing_settings(cls, get_option):
         raise Forbidden(f"sign-in with {cls.label} is not enabled on this server", code="oauth_disabled")
     return build(name, get_option, current_app.config)
 
 
 def enabled_providers() -> list[dict[str, str]]:
-    """`[{name, label}]` of every provider a visitor can use now, in a stable order (for buttons)."""
-    return [{"name": name, "label": cls.label} for name, cls in PROVIDERS.items() if is_enabled(name)]
+    """`[{name, label, kind}]` of every provider a visitor can use now, in a stable order (for buttons)."""
+    return [{"name": name, "label": cls.label, "kind": cls.kind} for name, cls in PROVIDERS.items()
+            if is_enabled(name)]
 
 
 # -- users -----------------------------------------------------------------------------------------------
-def _linked(provider: OAuthProvider, subject: str, *, include_deleted: bool) -> list[User]:
+def _linked(provider: SignInProvider, subject: str, *, include_deleted: bool) -> list[User]:
     column = getattr(User, provider.user_column)
     query = select(User).where(column == subject).order_by(User.id)
     if not include_deleted:
@@ -66,7 +72,7 @@ def _linked(provider: OAuthProvider, subject: str, *, include_deleted: bool) -> 
     return list(db.session.scalars(query))
 
 
-def _legacy_login(provider: OAuthProvider, profile: OAuthProfile) -> str | None:
+def _legacy_login(provider: SignInProvider, profile: OAuthProfile) -> str | None:
     """The value an imported account of this profile would hold instead of the id (GitHub's login), if any."""
     login = (profile.login or "").strip()
     if provider.name not in LEGACY_LOGIN_PROVIDERS or not login or login.isdigit() or login == profile.subject:
@@ -74,7 +80,7 @@ def _legacy_login(provider: OAuthProvider, profile: OAuthProfile) -> str | None:
     return login
 
 
-def _adopt_legacy_login(provider: OAuthProvider, profile: OAuthProfile) -> bool:
+def _adopt_legacy_login(provider: SignInProvider, profile: OAuthProfile) -> bool:
     """Re-key an imported account that holds this profile's login to the stable id; True if one was.
 
     A login can be renamed and taken by someone else, which is why we key on ids; for an imported account
@@ -119,7 +125,7 @@ def _lock_sign_ups() -> None:
     db.session.execute(select(Setup.id).where(Setup.id == 1).with_for_update())
 
 
-def _register(provider: OAuthProvider, profile: OAuthProfile, aff_code: str | None) -> User:
+def _register(provider: SignInProvider, profile: OAuthProfile, aff_code: str | None) -> User:
     if not get_option("RegisterEnabled"):
         raise Forbidden("new registrations are closed by the administrator", code="registration_closed")
     base = _name_base(profile.login, f"{provider.name}_user")
@@ -147,7 +153,7 @@ def _register(provider: OAuthProvider, profile: OAuthProfile, aff_code: str | No
     raise Conflict("could not find a free username for this account; please try again")
 
 
-def sign_in(provider: OAuthProvider, profile: OAuthProfile, *, aff_code: str | None = None) -> User:
+def sign_in(provider: SignInProvider, profile: OAuthProfile, *, aff_code: str | None = None) -> User:
     """The enabled user linked to `profile`, registering one first when nobody is (and registration is open).
 
     403 when the linked account is disabled or deleted, or when registration is closed.
@@ -167,7 +173,7 @@ def sign_in(provider: OAuthProvider, profile: OAuthProfile, *, aff_code: str | N
     return user
 
 
-def bind(user: User, provider: OAuthProvider, profile: OAuthProfile) -> bool:
+def bind(user: User, provider: SignInProvider, profile: OAuthProfile) -> bool:
     """Link `profile` to `user` (replacing an earlier link of the same provider); False if it already was.
 
     409 when another account, deleted ones included, holds this provider id (or, for an imported account,
@@ -199,8 +205,8 @@ def bind(user: User, provider: OAuthProvider, profile: OAuthProfile) -> bool:
 
 # -- bindings on the profile page and in the admin user editor -------------------------------------------
 def bindings(user: User) -> list[dict[str, Any]]:
-    """Each provider with `user`'s id there ("" when not linked): `[{name, label, enabled, subject}]`."""
-    return [{"name": name, "label": cls.label, "enabled": is_enabled(name),
+    """Each provider with `user`'s id there ("" when not linked): `[{name, label, kind, enabled, subject}]`."""
+    return [{"name": name, "label": cls.label, "kind": cls.kind, "enabled": is_enabled(name),
              "subject": getattr(user, cls.user_column) or ""} for name, cls in PROVIDERS.items()]
 
 

@@ -18,10 +18,12 @@ from app.web.errors import RELAY_PREFIXES
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SETUP_EXEMPT_PREFIXES = ("/setup", "/static/", "/api/", "/healthz", "/metrics", "/favicon")
-# challenges.cloudflare.com: the Turnstile widget's script and its iframe (Cloudflare's documented CSP).
-CSP = ("default-src 'self'; script-src 'self' https://challenges.cloudflare.com; style-src 'self' 'unsafe-inline'; "
-       "img-src 'self' data: https:; connect-src 'self'; font-src 'self' data:; "
-       "frame-src https://challenges.cloudflare.com; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
+# challenges.cloudflare.com: the Turnstile widget's script and its iframe (Cloudflare's documented CSP);
+# telegram.org / oauth.telegram.org: the Telegram Login Widget's script and the iframe it draws its button in.
+CSP = ("default-src 'self'; script-src 'self' https://challenges.cloudflare.com https://telegram.org; "
+       "style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; connect-src 'self'; font-src 'self' data:; "
+       "frame-src https://challenges.cloudflare.com https://oauth.telegram.org; frame-ancestors 'none'; "
+       "base-uri 'self'; form-action 'self'")
 
 
 def is_setup_done() -> bool:

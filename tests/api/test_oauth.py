@@ -529,7 +529,8 @@ def test_an_oauth_only_account_can_drop_one_of_two_providers(app, user, github):
     client = login_client(app, user)
     answer = client.delete("/api/user/oauth/github").get_json()
     assert answer["success"] is True
-    assert {b["name"]: b["subject"] for b in answer["data"]} == {"github": "", "oidc": "", "linuxdo": "42"}
+    assert {b["name"]: b["subject"] for b in answer["data"]} == {"github": "", "oidc": "", "linuxdo": "42",
+                                                               "telegram": "", "wechat": ""}
     assert client.delete("/api/user/oauth/linuxdo").status_code == 403
     assert (fresh(user.id).github_id, fresh(user.id).linux_do_id) == (None, "42")
 

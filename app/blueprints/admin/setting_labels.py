@@ -48,7 +48,11 @@ LABELS = {
     "LinuxDOOAuthEnabled": _l("Linux.do sign-in"),
     "TelegramOAuthEnabled": _l("Telegram sign-in"),
     "TelegramBotToken": _l("Telegram bot token"),
+    "TelegramBotName": _l("Telegram bot username"),
     "WeChatAuthEnabled": _l("WeChat sign-in"),
+    "WeChatServerAddress": _l("WeChat Server address"),
+    "WeChatServerToken": _l("WeChat Server access token"),
+    "WeChatAccountQRCodeImageURL": _l("WeChat official account QR code image URL"),
     "QuotaPerUnit": _l("Quota units per US dollar"),
     "QuotaForNewUser": _l("Quota for a new user"),
     "QuotaRemindThreshold": _l("Low-balance reminder threshold"),
@@ -113,4 +117,10 @@ HELP = {
     "SMTPFrom": _l("Empty: the SMTP account is used."),
     "TurnstileSiteKey": _l("From the Cloudflare dashboard; turn the check on once both keys are saved."),
     "CheckInTimeZone": _l("An IANA name such as UTC or Asia/Shanghai: the day starts at midnight there."),
+    "TelegramBotName": _l("Without @, e.g. sluice_login_bot. Link your site's domain to the bot with /setdomain "
+                          "in @BotFather, or the widget will not sign anyone in."),
+    "WeChatServerAddress": _l("The base URL of your WeChat Server (github.com/songquanpeng/wechat-server), "
+                              "e.g. https://wechat.example.com."),
+    "WeChatAccountQRCodeImageURL": _l("An https:// image of the official account's QR code, shown on the login "
+                                      "page."),
 }

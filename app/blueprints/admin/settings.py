@@ -26,7 +26,8 @@ GROUPS: list[tuple[str, object, list[str]]] = [
         "TurnstileCheckEnabled", "TurnstileSiteKey", "TurnstileSecretKey", "GitHubOAuthEnabled", "GitHubClientId",
         "GitHubClientSecret", "OIDCEnabled", "OIDCClientId", "OIDCClientSecret", "OIDCWellKnown",
         "LinuxDOOAuthEnabled", "LinuxDOClientId", "LinuxDOClientSecret", "TelegramOAuthEnabled",
-        "TelegramBotToken", "WeChatAuthEnabled"]),
+        "TelegramBotToken", "TelegramBotName", "WeChatAuthEnabled", "WeChatServerAddress", "WeChatServerToken",
+        "WeChatAccountQRCodeImageURL"]),
     ("email", _l("E-mail"), [
         "SMTPServer", "SMTPPort", "SMTPSSLEnabled", "SMTPAccount", "SMTPFrom", "SMTPToken",
         "EmailDomainRestrictionEnabled", "EmailDomainWhitelist"]),

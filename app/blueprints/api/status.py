@@ -12,7 +12,8 @@ from app.services.oauth import is_enabled
 from app.web.api import ok
 from app.web.hooks import is_setup_done
 
-OAUTH_PROVIDER_NAMES = {"GitHubOAuthEnabled": "github", "OIDCEnabled": "oidc", "LinuxDOOAuthEnabled": "linuxdo"}
+OAUTH_PROVIDER_NAMES = {"GitHubOAuthEnabled": "github", "OIDCEnabled": "oidc", "LinuxDOOAuthEnabled": "linuxdo",
+                        "TelegramOAuthEnabled": "telegram", "WeChatAuthEnabled": "wechat"}
 OAUTH_SWITCHES = {
     "github_oauth": "GitHubOAuthEnabled", "oidc_enabled": "OIDCEnabled", "linuxdo_oauth": "LinuxDOOAuthEnabled",
     "telegram_oauth": "TelegramOAuthEnabled", "wechat_login": "WeChatAuthEnabled",
@@ -54,6 +55,9 @@ def status_get():
         "github_client_id": opts["GitHubClientId"] if oauth_switches["github_oauth"] else "",
         "linuxdo_client_id": opts["LinuxDOClientId"] if oauth_switches["linuxdo_oauth"] else "",
         "oidc_client_id": opts["OIDCClientId"] if oauth_switches["oidc_enabled"] else "",
+        # one-api's front end shows the Telegram Login Widget and the WeChat QR code from these.
+        "telegram_bot_name": opts["TelegramBotName"] if oauth_switches["telegram_oauth"] else "",
+        "wechat_qrcode": opts["WeChatAccountQRCodeImageURL"] if oauth_switches["wechat_login"] else "",
     }
     data.update(oauth_switches)
     return ok(data)

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("auth", __name__)
 
-from app.blueprints.auth import oauth, pages  # noqa: E402,F401
+from app.blueprints.auth import oauth, pages, telegram_wechat  # noqa: E402,F401

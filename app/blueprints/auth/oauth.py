@@ -30,7 +30,7 @@ from app.blueprints.auth import bp
 from app.blueprints.auth.pages import _after_sign_in, login_limit
 from app.errors import Forbidden, ValidationError
 from app.models import User
-from app.oauth.base import OAuthFailed
+from app.oauth.base import OAuthFailed, OAuthProfile, SignInProvider
 from app.services import accounts
 from app.services import oauth as oauth_service
 from app.web.api import ok
@@ -59,7 +59,7 @@ def _arg(name: str) -> str:
     return value
 
 
-def _remember_state(provider: str = "", redirect_uri: str = "", nonce: str = "", next_path: str = "") -> str:
+def remember_state(provider: str = "", redirect_uri: str = "", nonce: str = "", next_path: str = "") -> str:
     state = secrets.token_urlsafe(32)
     session[STATE_KEY] = {
         "state": state, "provider": provider, "redirect_uri": redirect_uri, "nonce": nonce, "next": next_path,
@@ -68,7 +68,7 @@ def _remember_state(provider: str = "", redirect_uri: str = "", nonce: str = "",
     return state
 
 
-def _check_state(saved: Any, provider: str) -> dict[str, Any]:
+def check_state(saved: Any, provider: str) -> dict[str, Any]:
     """The saved flow when the query's `state` matches it and it is fresh; 403 otherwise."""
     given = _arg("state")
     if (not isinstance(saved, dict) or not given or not isinstance(saved.get("state"), str)
@@ -83,8 +83,8 @@ def _check_state(saved: Any, provider: str) -> dict[str, Any]:
 def _finish(name: str) -> tuple[User, str, dict[str, Any]]:
     """Run a callback to the end: ("login" | "bind", the user, the saved flow)."""
     saved = session.pop(STATE_KEY, None)  # a state is used once, whatever happens next
-    provider = oauth_service.configured(name)
-    saved = _check_state(saved, name)
+    provider = oauth_service.configured(name, "oauth")
+    saved = check_state(saved, name)
     if _arg("error"):
         detail = _arg("error_description") or _arg("error")
         raise OAuthFailed(f"sign-in with {provider.label} was not completed: {detail[:200]}")
@@ -93,24 +93,34 @@ def _finish(name: str) -> tuple[User, str, dict[str, Any]]:
         raise ValidationError("the sign-in code is missing")
     redirect_uri = saved.get("redirect_uri") or _legacy_callback_uri(name)
     profile = provider.exchange(code, redirect_uri, saved.get("nonce") or None)
+    user, action = sign_in_or_bind(provider, profile, saved.get("aff") or None)
+    return user, action, saved
 
+
+def sign_in_or_bind(provider: SignInProvider, profile: OAuthProfile, aff_code: str | None) -> tuple[User, str]:
+    """Link `profile` to the signed-in visitor ("bind"), or sign in (registering first) its user ("login")."""
     if current_user.is_authenticated:
         user = current_user._get_current_object()
         oauth_service.bind(user, provider, profile)
-        return user, "bind", saved
-    user = oauth_service.sign_in(provider, profile, aff_code=saved.get("aff") or None)
+        return user, "bind"
+    user = oauth_service.sign_in(provider, profile, aff_code=aff_code)
     session.clear()  # a new session for a new sign-in: nothing carries over from before
     login_user(user)
-    return user, "login", saved
+    return user, "login"
 
 
-def _page_callback(name: str):
-    user, action, saved = _finish(name)
+def page_redirect(name: str, action: str, next_path: str | None):
+    """Where a page flow ends: the profile (or `next`) with a notice after a bind, else after sign-in."""
     if action == "bind":
         label = oauth_service.provider_class(name).label
         flash(_("Your %(provider)s account is now linked.", provider=label), "success")
-        return redirect(safe_next(saved.get("next"), url_for("user.profile")))
-    return redirect(_after_sign_in(saved.get("next")))
+        return redirect(safe_next(next_path, url_for("user.profile")))
+    return redirect(_after_sign_in(next_path))
+
+
+def _page_callback(name: str):
+    _user, action, saved = _finish(name)
+    return page_redirect(name, action, saved.get("next"))
 
 
 # -- pages -----------------------------------------------------------------------------------------------
@@ -120,11 +130,11 @@ def oauth_start(provider: str):
     """Send the browser to the provider; with code/state/error in the query this is a callback instead."""
     if any(key in request.args for key in CALLBACK_PARAMS):
         return _page_callback(provider)
-    client = oauth_service.configured(provider)
+    client = oauth_service.configured(provider, "oauth")
     redirect_uri = _callback_uri(provider)
     nonce = secrets.token_urlsafe(24) if client.uses_nonce else ""
     next_path = safe_next(request.args.get("next"), "")
-    state = _remember_state(provider, redirect_uri, nonce, next_path)
+    state = remember_state(provider, redirect_uri, nonce, next_path)
     return redirect(client.authorize_url(redirect_uri, state, nonce or None))
 
 
@@ -139,7 +149,7 @@ def oauth_callback(provider: str):
 @bp.get("/api/oauth/state")
 def oauth_state_get():
     """A new OAuth state bound to this session (`?aff=` keeps an invitation code for a new account)."""
-    return ok(_remember_state())
+    return ok(remember_state())
 
 
 @bp.get("/api/oauth/<provider>")
