@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -69,12 +70,19 @@ def _instance_secret_key(instance_path: Path) -> str:
     key_file = instance_path / "secret_key"
     if key_file.exists():
         return key_file.read_text().strip()
-    key = secrets.token_urlsafe(48)
-    tmp = key_file.with_suffix(".tmp")
-    tmp.write_text(key)
-    os.chmod(tmp, 0o600)
-    tmp.replace(key_file)
-    return key
+    # Several processes may start at once (gunicorn workers, `flask` commands): each writes its own
+    # temporary file and links it into place, which fails for all but the first; the others read the winner's.
+    fd, tmp = tempfile.mkstemp(prefix=".secret_key.", dir=instance_path)  # mode 0600
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48))
+        try:
+            os.link(tmp, key_file)
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(tmp)
+    return key_file.read_text().strip()
 
 
 class Config:
@@ -82,13 +90,13 @@ class Config:
 
     TESTING = False
 
-    def __init__(self) -> None:
+    def __init__(self, instance_path: str | os.PathLike | None = None, secret_key: str | None = None) -> None:
         self.ENV = os.environ.get("SLUICE_ENV", "development").strip().lower()
-        self.INSTANCE_PATH = Path(os.environ.get("INSTANCE_PATH", PROJECT_ROOT / "instance")).resolve()
+        self.INSTANCE_PATH = Path(instance_path or os.environ.get("INSTANCE_PATH", PROJECT_ROOT / "instance")).resolve()
         default_db = f"sqlite:///{self.INSTANCE_PATH / 'sluice.db'}"
         self.SQLALCHEMY_DATABASE_URI = normalize_database_url(os.environ.get("DATABASE_URL") or default_db)
         self.REDIS_URL = os.environ.get("REDIS_URL") or None
-        secret = os.environ.get("SECRET_KEY")
+        secret = secret_key or os.environ.get("SECRET_KEY")
         if not secret:
             if self.ENV == "production":
                 raise RuntimeError("SECRET_KEY must be set when SLUICE_ENV=production")
@@ -157,7 +165,7 @@ class TestConfig(Config):
 
     def __init__(self, instance_path: str | os.PathLike, database_url: str | None = None, **overrides) -> None:
         os.environ.setdefault("SLUICE_ENV", "testing")
-        super().__init__()
+        super().__init__(instance_path, secret_key="test-secret-key")
         self.INSTANCE_PATH = Path(instance_path)
         self.SQLALCHEMY_DATABASE_URI = normalize_database_url(
             database_url or f"sqlite:///{self.INSTANCE_PATH / 'test.db'}"

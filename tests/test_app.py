@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
-from app.config import Config, TestConfig, normalize_database_url
+from app.config import Config, TestConfig, _instance_secret_key, normalize_database_url
 from tests.conftest import build_app
 
 
@@ -33,6 +35,38 @@ def test_development_secret_is_generated_once(monkeypatch, tmp_path):
     first, second = Config().SECRET_KEY, Config().SECRET_KEY
     assert first == second and len(first) > 40
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_development_secret_created_by_many_at_once_is_one_secret(tmp_path):
+    """Workers starting together must agree on the secret (each used to write the same temporary file)."""
+    for round_ in range(20):
+        instance = tmp_path / str(round_)
+        barrier = threading.Barrier(16)
+        seen: list[str | BaseException] = []
+
+        def create(instance=instance, barrier=barrier, seen=seen):
+            barrier.wait()
+            try:
+                seen.append(_instance_secret_key(instance))
+            except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+                seen.append(exc)
+
+        threads = [threading.Thread(target=create) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert set(seen) == {(instance / "secret_key").read_text().strip()}
+        assert [p.name for p in instance.iterdir()] == ["secret_key"]  # no temporary file left behind
+        assert (instance / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_test_config_leaves_the_deployment_instance_alone(monkeypatch, tmp_path):
+    deployment = tmp_path / "deployment"
+    monkeypatch.setenv("INSTANCE_PATH", str(deployment))
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    assert TestConfig(tmp_path / "test").INSTANCE_PATH == tmp_path / "test"
+    assert not (deployment / "secret_key").exists()
 
 
 def test_defaults(monkeypatch, tmp_path):
