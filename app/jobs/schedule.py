@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from rq import cron
 
-from app.jobs import channels, maintenance, tasks, usage
+from app.jobs import channels, maintenance, reminders, tasks, usage
 from app.jobs.queues import DEFAULT_QUEUE
 
 
@@ -32,6 +32,7 @@ SCHEDULE: list[Periodic] = [
     # Every minute; each runs only once per its option's interval (0 = off), see app/jobs/channels.py.
     Periodic(channels.scheduled_channel_test, "* * * * *"),
     Periodic(channels.scheduled_balance_update, "* * * * *"),
+    Periodic(reminders.send_low_quota_reminders, "*/5 * * * *"),
 ]
 
 for _entry in SCHEDULE:
