@@ -9,6 +9,7 @@ new-api's formula (relay/helper/price.go, relay/compatible_handler.go), in quota
                    include cached reads), at least 1 when the ratio product is > 0 and any token was used,
                    0 when no token was used at all;
     call-priced:   quota = ceil(ModelPrice[model] (USD) x QuotaPerUnit x group_ratio x calls).
+                   (videos: ModelPrice is USD per second and calls = seconds x size factor)
 
 A ModelPrice entry wins over a ModelRatio entry. The model priced is the one the client asked for,
 never the channel's mapped name. A model with neither is refused with `model_price_error` unless
@@ -33,6 +34,8 @@ AUDIO_TOKENS_PER_SECOND = 10 / 3
 # dall-e-3 costs twice as much for the tall/wide sizes and for quality "hd" (OpenAI's price list).
 IMAGE_SIZE_FACTOR = {"dall-e-3": {"1024x1792": 2.0, "1792x1024": 2.0}}
 IMAGE_QUALITY_FACTOR = {"dall-e-3": {"hd": 2.0}, "gpt-image-1": {"medium": 4.0, "high": 16.0}}
+# Videos are priced per second (ModelPrice); sora-2-pro's large sizes cost $0.50/s instead of $0.30/s.
+VIDEO_SIZE_FACTOR = {"sora-2-pro": {"1024x1792": 5 / 3, "1792x1024": 5 / 3}}
 _DATE_SUFFIX = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$")
 
 
@@ -159,6 +162,12 @@ def image_calls(model: str, n: int, size: str | None, quality: str | None) -> fl
     size_factor = IMAGE_SIZE_FACTOR.get(model, {}).get(size or "", 1.0)
     quality_factor = IMAGE_QUALITY_FACTOR.get(model, {}).get(quality or "", 1.0)
     return n * size_factor * quality_factor
+
+
+def video_calls(model: str, seconds: int, size: str) -> float:
+    """How many "calls" a video is worth: its seconds x the size factor (ModelPrice is USD per second)."""
+    factor = VIDEO_SIZE_FACTOR.get(_DATE_SUFFIX.sub("", model), {}).get(size, 1.0)
+    return seconds * factor
 
 
 def reservation(price: Price, prompt_tokens: int, completion_tokens: int, calls: float = 1,

@@ -1,4 +1,4 @@
-"""Poll the upstream of every unfinished Midjourney and Suno task; refund the ones that failed.
+"""Poll the upstream of every unfinished Midjourney, Suno and video task; refund the ones that failed.
 
 `poll_tasks` is the periodic job (app/jobs/schedule.py, every 15 s). One run at a time (app.jobs.locks:
 Redis when configured, else process-local); a run that finds the lock taken returns `{"skipped": true}`.
@@ -7,7 +7,8 @@ conditional UPDATE on the task's progress (app.relay.tasks.finish), so two runs 
 refund a failed task exactly once.
 
 Per run: the unfinished rows (oldest first, at most MAX_TASKS_PER_RUN), grouped by channel, fetched
-in batches of FETCH_BATCH ids (`/mj/task/list-by-condition`, `/suno/fetch`). A task still unfinished
+in batches of FETCH_BATCH ids (`/mj/task/list-by-condition`, `/suno/fetch`; videos one
+`GET /v1/videos/{id}` each, as OpenAI has no batch read). A task still unfinished
 TASK_TIMEOUT_SECONDS after its submit fails (and is refunded), as in new-api, also when the upstream no
 longer knows it. A task whose channel was deleted fails too. A channel that does not answer is retried
 at the next run.
@@ -27,11 +28,20 @@ from sqlalchemy import select
 from app.billing.quota import release_session
 from app.extensions import db
 from app.jobs.locks import job_lock
-from app.models import Channel, Midjourney, Task
+from app.models import Midjourney, Task
 from app.relay import http, routing
-from app.relay.adaptors.registry import get_adaptor
-from app.relay.tasks import finish, midjourney, suno
-from app.relay.tasks.common import CANCEL, DONE, FAILURE, FETCH_BATCH, FETCH_TIMEOUT, SUCCESS, TaskAdaptor
+from app.relay.adaptors.registry import task_adaptor
+from app.relay.tasks import finish, midjourney, suno, video
+from app.relay.tasks.common import (
+    CANCEL,
+    DONE,
+    FAILURE,
+    FETCH_BATCH,
+    FETCH_TIMEOUT,
+    SUCCESS,
+    TaskAdaptor,
+    load_json,
+)
 from app.relay.types import ChannelInfo
 
 log = logging.getLogger(__name__)
@@ -48,7 +58,7 @@ def poll_lock() -> contextlib.AbstractContextManager[bool]:
 
 
 def poll_tasks() -> dict[str, Any]:
-    """The periodic job: poll Midjourney, then Suno. Safe to run twice (see the module docstring)."""
+    """The periodic job: poll Midjourney, Suno, then videos. Safe to run twice (see the module docstring)."""
     with poll_lock() as acquired:
         if not acquired:
             return {"skipped": True}
@@ -56,24 +66,15 @@ def poll_tasks() -> dict[str, Any]:
 
 
 def poll_unlocked() -> dict[str, Any]:
-    """One poll of both platforms without taking the lock (tests race two of these on purpose)."""
-    summary = {"midjourney": poll_midjourney(), "suno": poll_suno()}
-    if summary["midjourney"]["polled"] or summary["suno"]["polled"]:
+    """One poll of every platform without taking the lock (tests race two of these on purpose)."""
+    summary = {"midjourney": poll_midjourney(), "suno": poll_suno(), "video": poll_video()}
+    if any(part["polled"] for part in summary.values()):
         log.info("task poll: %s", summary)
     return summary
 
 
 def _summary() -> dict[str, int]:
     return {"polled": 0, "updated": 0, "succeeded": 0, "failed": 0}
-
-
-def _load_channels(ids: set[int]) -> dict[int, ChannelInfo]:
-    """Channels by id whatever their status: a disabled channel's running tasks still finish."""
-    if not ids:
-        return {}
-    with db.engine.connect() as conn:
-        rows = conn.execute(routing.channel_columns().where(Channel.__table__.c.id.in_(ids))).all()
-    return {row.id: routing.channel_info(row) for row in rows}
 
 
 def _unfinished(model, columns, *where) -> list:
@@ -107,11 +108,11 @@ def _poll_batches(model, platform: str, rows: list, poll_channel, summary: dict[
     by_channel: dict[int, list] = {}
     for row in rows:
         by_channel.setdefault(row.channel_id or 0, []).append(row)
-    channels = _load_channels(set(by_channel) - {0})
+    channels = routing.channels_by_id(set(by_channel) - {0})
     for channel_id, members in by_channel.items():
         channel = channels.get(channel_id)
-        adaptor = get_adaptor(channel.type) if channel is not None else None
-        if channel is None or not isinstance(adaptor, TaskAdaptor) or adaptor.platform != platform:
+        adaptor = task_adaptor(channel.type, platform) if channel is not None else None
+        if channel is None or adaptor is None:
             reason = f"the task's channel #{channel_id} no longer exists or cannot serve it"
             for row in members:
                 _end(model, row, {"status": FAILURE, "fail_reason": reason}, summary, failed=True)
@@ -223,6 +224,67 @@ def _apply_suno(row, item: dict | None, now: int, summary: dict[str, int], *, po
         values["status"] = FAILURE
         _end(Task, row, values, summary, failed=True)
     elif status == SUCCESS:
+        _end(Task, row, values, summary, failed=False)
+    elif any(getattr(row, name) != value for name, value in values.items() if name != "updated_at"):
+        if values.get("progress") == DONE:
+            values["progress"] = "99%"
+        if finish.update_unfinished(Task, row.id, values):
+            summary["updated"] += 1
+
+
+# -- videos (OpenAI's Videos API) -----------------------------------------------------------------------
+TIMEOUT_ERROR = {"code": "video_generation_timeout", "message": "the video job did not finish within an hour"}
+
+
+def poll_video(now: int | None = None) -> dict[str, int]:
+    """Poll every unfinished video job once: `GET /v1/videos/{upstream id}` on its channel."""
+    summary = _summary()
+    rows = _unfinished(Task, finish.TASK_COLUMNS, Task.__table__.c.platform == video.PLATFORM)
+    now = int(time.time()) if now is None else now
+    with_id = []
+    for row in rows:
+        if video.upstream_id(row):
+            with_id.append(row)
+        else:
+            _end(Task, row, {"status": FAILURE, "fail_reason": "the task has no upstream id"}, summary,
+                 failed=True)
+
+    def poll_channel(channel: ChannelInfo, adaptor: TaskAdaptor, batch: list) -> None:
+        _, key = routing.select_key(channel)
+        for row in batch:
+            answer = _fetch(adaptor, adaptor.retrieve_request(channel, key, video.upstream_id(row)))
+            item = None
+            if answer is not None and answer[0] == 200:
+                item = load_json(answer[1])
+                item = item if isinstance(item, dict) and item.get("object", "video") == "video" else None
+            elif answer is not None:
+                log.warning("video poll of channel %s answered %s for task %s", channel.id, answer[0], row.task_id)
+            # a 404 means the upstream no longer knows the job: it fails once it is over the time limit
+            polled = answer is not None and (item is not None or answer[0] == 404)
+            _apply_video(row, item, now, summary, polled=polled)
+
+    _poll_batches(Task, video.PLATFORM, with_id, poll_channel, summary)
+    return summary
+
+
+def _apply_video(row, item: dict | None, now: int, summary: dict[str, int], *, polled: bool) -> None:
+    timed_out = now - int(row.submit_time or now) > TASK_TIMEOUT_SECONDS
+    if item is None and not (timed_out and polled):
+        return
+    values = video.row_values(item) if item is not None else {}
+    status = values.get("status", row.status)
+    if timed_out and status != SUCCESS:
+        data = dict(values.get("data") or row.data or {})
+        data["error"] = TIMEOUT_ERROR
+        values.update(status=FAILURE, fail_reason=TIMEOUT_ERROR["message"], data=data)
+        status = FAILURE
+    values["updated_at"] = now
+    if status == FAILURE:
+        values.setdefault("fail_reason", video.GENERIC_FAILURE)
+        values.setdefault("finish_time", now)
+        _end(Task, row, values, summary, failed=True)
+    elif status == SUCCESS:
+        values.setdefault("finish_time", now)
         _end(Task, row, values, summary, failed=False)
     elif any(getattr(row, name) != value for name, value in values.items() if name != "updated_at"):
         if values.get("progress") == DONE:

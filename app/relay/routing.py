@@ -151,6 +151,17 @@ def get_channel(channel_id: int) -> ChannelInfo | None:
     return table().channels.get(channel_id)
 
 
+def channels_by_id(ids: set[int]) -> dict[int, ChannelInfo]:
+    """Channels by id whatever their status (read from the database): a disabled channel's running tasks
+    still finish, and their results can still be fetched."""
+    if not ids:
+        return {}
+    release_session()
+    with db.engine.connect() as conn:
+        rows = conn.execute(channel_columns().where(Channel.__table__.c.id.in_(ids))).all()
+    return {row.id: channel_info(row) for row in rows}
+
+
 def select_key(channel: ChannelInfo) -> tuple[int, str]:
     """(index, key) of the key to use on `channel`."""
     keys = channel.keys

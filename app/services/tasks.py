@@ -1,9 +1,10 @@
-"""Asynchronous tasks (Midjourney, Suno) for their owners and for admins: fetches and paginated lists.
+"""Asynchronous tasks (Midjourney, Suno, video) for their owners and for admins: fetches and paginated lists.
 
 Rows are written by the relay (app.relay.tasks) and the poller (app.jobs.tasks); this module only
 reads them. Every user-facing query filters on the caller's `user_id`: a user never sees another
 user's task, whatever id they send. Admin lists see every row and the channel; users' rows leave the
-channel out. Midjourney times are milliseconds (midjourney-proxy's), task times seconds (new-api's).
+channel out, and the upstream id of a video (kept in `properties.upstream_id`). Midjourney times are
+milliseconds (midjourney-proxy's), task times seconds (new-api's).
 """
 
 from __future__ import annotations
@@ -146,7 +147,11 @@ def midjourney_image_url(mj_id: str) -> str | None:
     return url if url and url.startswith(("http://", "https://")) else None
 
 
-# -- generic tasks (Suno) -------------------------------------------------------------------------------
+# -- generic tasks (Suno, video) ------------------------------------------------------------------------
+HIDDEN_PROPERTIES = ("upstream_id",)  # which upstream job a video is: for admins only
+MAX_VIDEO_PAGE = 100
+
+
 def task_item(row: Any, *, admin: bool) -> dict[str, Any]:
     """A `tasks` row as new-api's /api/task lists show it (its TaskDto)."""
     item = {name: getattr(row, name) for name in (
@@ -154,6 +159,8 @@ def task_item(row: Any, *, admin: bool) -> dict[str, Any]:
         "fail_reason", "submit_time", "start_time", "finish_time", "progress", "properties", "data")}
     if admin:
         item["channel_id"] = row.channel_id
+    elif isinstance(item["properties"], dict):
+        item["properties"] = {k: v for k, v in item["properties"].items() if k not in HIDDEN_PROPERTIES}
     return item
 
 
@@ -181,3 +188,19 @@ def user_tasks_many(user_id: int, platform: str, task_ids: list) -> list:
         return []
     return list(db.session.execute(select(Task.__table__).where(c.user_id == user_id, c.platform == platform,
                                                                 c.task_id.in_(ids)).order_by(c.id)).all())
+
+
+def user_tasks_page(user_id: int, platform: str, *, after: str = "", limit: int = 20,
+                    order: str = "desc") -> tuple[list, bool]:
+    """One cursor page of the caller's tasks (OpenAI's list: `after` an id, newest first unless "asc");
+    returns the rows and whether more follow. An `after` that is not the caller's task matches nothing."""
+    c = Task.__table__.c
+    where = [c.user_id == user_id, c.platform == platform]
+    if after:
+        anchor = db.session.scalar(select(c.id).where(*where, c.task_id == after).limit(1))
+        if anchor is None:
+            return [], False
+        where.append(c.id > anchor if order == "asc" else c.id < anchor)
+    ordering = c.id.asc() if order == "asc" else c.id.desc()
+    rows = list(db.session.execute(select(Task.__table__).where(*where).order_by(ordering).limit(limit + 1)).all())
+    return rows[:limit], len(rows) > limit

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import openai_chat as chat
 from . import openai_media as media
+from . import openai_video as video
 from .openai_common import base_headers, error_payload, stream_error_frame
 from .server import Provider
 
@@ -19,6 +20,7 @@ ROUTES = [
     ("GET", "/v1/models", media.models_list),
     ("GET", "/v1/models/<path:model_id>", media.models_retrieve),
     ("GET", "/mock-files/<name>", media.mock_file),
+    *video.ROUTES,
 ]
 # Legacy balance endpoints, with and without /v1 (clients used both).
 for prefix in ("", "/v1"):

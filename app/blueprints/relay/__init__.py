@@ -1,4 +1,5 @@
-"""The relay: /v1 (OpenAI), /v1beta (Gemini), /dashboard/billing, /mj, /suno. Authenticated by API key."""
+"""The relay: /v1 (OpenAI, incl. /v1/videos), /v1beta (Gemini), /dashboard/billing, /mj, /suno. Authenticated by
+API key."""
 
 from flask import Blueprint
 
@@ -13,4 +14,5 @@ from app.blueprints.relay import (  # noqa: E402,F401
     rerank,
     responses,
     suno,
+    video,
 )

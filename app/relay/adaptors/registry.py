@@ -49,10 +49,24 @@ def type_name(channel_type: int) -> str:
     return NAMES.get(channel_type, "unknown")
 
 
-# Asynchronous task platforms (served by /mj and /suno, app.relay.tasks; never by the /v1 pipeline).
-from app.relay.tasks.midjourney import MidjourneyAdaptor  # noqa: E402 - kept with the registrations
+# Asynchronous task platforms (served by /mj, /suno and /v1/videos, app.relay.tasks; never by the /v1
+# pipeline).
+from app.relay.tasks import video  # noqa: E402 - kept with the registrations
+from app.relay.tasks.common import TaskAdaptor  # noqa: E402
+from app.relay.tasks.midjourney import MidjourneyAdaptor  # noqa: E402
 from app.relay.tasks.suno import SunoAdaptor  # noqa: E402
 
 register(2, MidjourneyAdaptor(), "Midjourney Proxy")
 register(5, MidjourneyAdaptor(), "Midjourney Proxy Plus")
 register(36, SunoAdaptor(), "Suno API")
+
+
+def task_adaptor(channel_type: int, platform: str) -> TaskAdaptor | None:
+    """The adaptor submitting and polling `platform` tasks on a channel of `channel_type`, or None.
+
+    Midjourney and Suno have channel types of their own; videos ride on the OpenAI-shaped types.
+    """
+    adaptor = ADAPTORS.get(channel_type)
+    if platform == video.PLATFORM:
+        return video.VideoAdaptor(adaptor) if video.serves(adaptor) else None
+    return adaptor if isinstance(adaptor, TaskAdaptor) and adaptor.platform == platform else None

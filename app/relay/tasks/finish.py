@@ -20,7 +20,7 @@ from app.billing import ledger
 from app.billing.quota import release_session
 from app.extensions import db
 from app.models import LogType, Midjourney, Task, Token, User
-from app.relay.tasks import midjourney, suno
+from app.relay.tasks import midjourney, suno, video
 from app.relay.tasks.common import DONE
 
 log = logging.getLogger(__name__)
@@ -46,8 +46,8 @@ def update_unfinished(model, row_id: int, values: dict[str, Any]) -> bool:
 def finish(model, row: Any, values: dict[str, Any], *, failed: bool, reason: str = "") -> bool:
     """End a running task (progress "100%"); when `failed`, refund its quota. True if this call ended it.
 
-    `row` needs `id`, `user_id`, `token_id`, `channel_id`, `quota`, `action` and the upstream id
-    (`mj_id` for Midjourney, `task_id` for tasks).
+    `row` needs `id`, `user_id`, `token_id`, `channel_id`, `quota`, `action` and the task id
+    (`mj_id` for Midjourney, `task_id` and `platform` for tasks, and `properties` for videos).
     """
     table = model.__table__
     values = {**values, "progress": DONE}
@@ -74,6 +74,9 @@ def _refund(conn, model, row: Any, amount: int, reason: str) -> None:
     username = conn.execute(select(u.username).where(u.id == row.user_id)).scalar()
     if model is Midjourney:
         remote_id, model_name, platform = row.mj_id, midjourney.model_name(row.action or ""), midjourney.MODE
+    elif row.platform == video.PLATFORM:  # task_id is Sluice's own video id; the model is the client's
+        props = row.properties if isinstance(row.properties, dict) else {}
+        remote_id, model_name, platform = row.task_id, props.get("origin_model_name") or "", row.platform
     else:
         remote_id, model_name, platform = row.task_id, suno.model_name(row.action or ""), row.platform
     ledger.insert_log(conn, {
@@ -91,4 +94,4 @@ MIDJOURNEY_COLUMNS = tuple(Midjourney.__table__.c[name] for name in (
     "buttons"))
 TASK_COLUMNS = tuple(Task.__table__.c[name] for name in (
     "id", "user_id", "token_id", "channel_id", "quota", "action", "task_id", "platform", "progress", "status",
-    "fail_reason", "submit_time", "start_time", "finish_time", "data"))
+    "fail_reason", "submit_time", "start_time", "finish_time", "properties", "data"))

@@ -7,7 +7,8 @@
       -> refused or unreachable: refund the whole reservation              [2']
 
 The key check, prices, reservation and settlement are the relay's (app.relay.keys, app.billing); this
-module only decides what a task costs (a per-call ModelPrice) and when it is accepted. The row is saved
+module only decides what a task costs (a per-call ModelPrice x the submit's `calls`: 1 for Midjourney
+and Suno, seconds x size factor for a video) and when it is accepted. The row is saved
 before the settlement, so a crash in between leaves a task the user was not charged for, never a charge
 without a task to refund. A failure found later by the poller is refunded by app.relay.tasks.finish.
 """
@@ -25,14 +26,14 @@ from flask import current_app
 from sqlalchemy import insert, select
 
 from app.billing import plans, pricing, quota
-from app.errors import NoAvailableChannel
+from app.errors import NoAvailableChannel, ValidationError
 from app.extensions import db
 from app.models import LogType, Midjourney, Task
 from app.options import options
 from app.relay import health, http, routing
-from app.relay.adaptors.registry import get_adaptor
+from app.relay.adaptors.registry import task_adaptor
 from app.relay.keys import Caller
-from app.relay.tasks import midjourney, suno
+from app.relay.tasks import midjourney, suno, video
 from app.relay.tasks.common import DONE, FAILURE, SUBMIT_TIMEOUT, SUBMITTED, SubmitVerdict, TaskAdaptor
 from app.relay.types import ChannelInfo, UpstreamFailure
 
@@ -53,7 +54,7 @@ class Attempt:
 class Submission:
     """A platform submit (MjSubmit or SunoSubmit) with the caller and what billing needs."""
 
-    platform: str  # "midjourney" | "suno"
+    platform: str  # "midjourney" | "suno" | "video"
     caller: Caller
     sub: Any
     started: float = field(default_factory=time.perf_counter)
@@ -115,7 +116,7 @@ def submit(s: Submission) -> SubmitVerdict:
     caller, sub = s.caller, s.sub
     caller.check_model(sub.model)
     price = pricing.price_for(sub.model, caller.group)
-    amount = 0 if sub.free or price.free else price.call_quota()
+    amount = 0 if sub.free or price.free else _call_quota(price, sub)
     _check_route(s)
     store = options()
     retries = 0 if (caller.pinned_channel is not None or s.fixed_channel is not None) else int(store.get("RetryTimes"))
@@ -143,6 +144,17 @@ def submit(s: Submission) -> SubmitVerdict:
     return verdict
 
 
+def _call_quota(price: pricing.Price, sub: Any) -> int:
+    if not price.per_call:  # a task has no tokens to count: only a ModelPrice can price it
+        raise pricing.ModelPriceError(f"model {sub.model} is priced per call: ask the administrator to set a "
+                                      "model price (ModelPrice) for it")
+    return price.call_quota(getattr(sub, "calls", 1))
+
+
+def video_submission(caller: Caller, sub: video.VideoSubmit) -> Submission:
+    return Submission(video.MODE, caller, sub, prompt=sub.prompt)
+
+
 def _check_route(s: Submission) -> None:
     caller = s.caller
     if caller.pinned_channel is not None:
@@ -158,6 +170,8 @@ def _check_route(s: Submission) -> None:
 def _refusal(s: Submission, message: str, code: str):
     if s.platform == midjourney.MODE:
         return midjourney.MidjourneyError(message)
+    if s.platform == video.MODE:
+        return ValidationError(message, code=code)
     return suno.SunoError(message, task_code=code)
 
 
@@ -177,8 +191,8 @@ def _attempts(s: Submission, retries: int) -> Attempt:
         if channel is None or channel.id in s.tried:
             break
         s.tried.append(channel.id)
-        adaptor = get_adaptor(channel.type)
-        if not isinstance(adaptor, TaskAdaptor) or adaptor.platform != s.platform:
+        adaptor = task_adaptor(channel.type, s.platform)
+        if adaptor is None:
             last = Attempt(channel, 0, _network_verdict(s, f"channel type {channel.type} cannot serve "
                                                         f"/{s.platform}", 501), 0)
             continue
@@ -212,6 +226,8 @@ def _attempt(s: Submission, adaptor: TaskAdaptor, channel: ChannelInfo) -> Attem
     elapsed = int((time.perf_counter() - sent) * 1000)
     if s.platform == midjourney.MODE:
         verdict = midjourney.parse_submit(status, content, s.sub.action)
+    elif s.platform == video.MODE:
+        verdict = video.parse_submit(status, content, s.sub)
     else:
         verdict = suno.parse_submit(status, content)
     return Attempt(channel, key_index, verdict, elapsed)
@@ -221,6 +237,10 @@ def _network_verdict(s: Submission, message: str, status: int = 502) -> SubmitVe
     if s.platform == midjourney.MODE:
         body = midjourney.error_body(midjourney.UNKNOWN_ERROR, message)
         return SubmitVerdict(False, status, body, code=midjourney.UNKNOWN_ERROR, description=message, retry=True)
+    if s.platform == video.MODE:
+        return SubmitVerdict(False, status, video.error_body(message, "server_error" if status >= 500 else
+                                                             "upstream_error", "do_request_failed"),
+                             code="do_request_failed", description=message, retry=True)
     return SubmitVerdict(False, status, suno.error_body("do_request_failed", message), code="do_request_failed",
                          description=message, retry=True)
 
@@ -266,6 +286,9 @@ def _save(s: Submission, attempt: Attempt, amount: int) -> None:
         return
     now = int(time.time())
     caller = s.caller
+    if s.platform == video.MODE:
+        _insert(Task, _video_row(s, attempt, amount, now))
+        return
     _insert(Task, {"created_at": now, "updated_at": now, "task_id": attempt.verdict.remote_id,
                    "platform": suno.PLATFORM, "user_id": caller.user.id, "token_id": caller.key.token_id,
                    "channel_id": attempt.channel.id, "quota": amount, "action": s.sub.action,
@@ -274,11 +297,30 @@ def _save(s: Submission, attempt: Attempt, amount: int) -> None:
                    "data": None})
 
 
+def _video_row(s: Submission, attempt: Attempt, amount: int, now: int) -> dict[str, Any]:
+    """A video's row: Sluice's own id as `task_id`; the upstream id only in `properties` (admins see it)."""
+    caller, sub, verdict = s.caller, s.sub, attempt.verdict
+    values = verdict.extra.get("values") or {}
+    return {"created_at": now, "updated_at": now, "task_id": sub.public_id, "platform": video.PLATFORM,
+            "user_id": caller.user.id, "token_id": caller.key.token_id, "channel_id": attempt.channel.id,
+            "quota": amount, "action": sub.action, "status": values.get("status") or video.QUEUED,
+            "fail_reason": "", "submit_time": now, "start_time": 0, "finish_time": 0,
+            "progress": "0%" if values.get("progress") in (None, DONE) else values["progress"],
+            "properties": {"origin_model_name": sub.model, "group": caller.group, "upstream_id": verdict.remote_id,
+                           "seconds": sub.seconds, "size": sub.size, "prompt": sub.prompt},
+            "data": values.get("data")}
+
+
+def client_task_id(s: Submission, verdict: SubmitVerdict) -> str | None:
+    """The id the client knows the task by: Sluice's own for videos, the upstream's for the others."""
+    return verdict.extra.get("public_id") or verdict.remote_id
+
+
 def _settle(s: Submission, attempt: Attempt, reservation, price, amount: int, details: bool) -> None:
     """Charge the accepted submit: the consume log row (one per task) and the hourly rollup."""
     caller, sub = s.caller, s.sub
     elapsed_ms = int((time.perf_counter() - s.started) * 1000)
-    remote_id = attempt.verdict.remote_id
+    remote_id = client_task_id(s, attempt.verdict)
     other = {**price.log_fields(), "task_id": remote_id, "action": sub.action, "platform": s.platform,
              "admin_info": {"use_channel": list(s.tried)}}
     row = {"type": LogType.CONSUME, "user_id": caller.user.id, "username": caller.user.username,

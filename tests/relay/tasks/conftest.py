@@ -1,4 +1,5 @@
-"""Fixtures for asynchronous tasks: a mock upstream speaking midjourney-proxy and Suno, channels, keys.
+"""Fixtures for asynchronous tasks: a mock upstream speaking midjourney-proxy, Suno and OpenAI (videos),
+channels, keys.
 
 Balances, logs and task rows are read on short connections (as tests/relay does), never through the
 test's own ORM session, so server-side writes are never blocked by a test's read transaction.
@@ -11,7 +12,8 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import LogType, Midjourney, Task
-from tests.mock_upstream import MockUpstream, midjourney, suno
+from tests.mock_upstream import MockUpstream, midjourney, openai_video, suno
+from tests.mock_upstream.openai_routes import PROVIDER as OPENAI
 from tests.relay.conftest import Key, consume_logs, create_channel
 
 MJ_KEY = "mj-secret-good"
@@ -22,12 +24,15 @@ SUNO_MODELS = ("suno_music", "suno_lyrics")
 IMAGINE_PRICE = 50_000  # 0.1 USD x QuotaPerUnit 500000
 UPSCALE_PRICE = 25_000
 SUNO_PRICE = 50_000
+VIDEO_KEY = "sk-video-good"
+VIDEO_MODELS = ("sora-2", "sora-2-pro")
+SORA_4S_PRICE = 200_000  # 0.10 USD/s x 4 s x QuotaPerUnit 500000
 
 
 @pytest.fixture
 def task_upstream():
-    """midjourney-proxy and a Suno proxy on one port; each checks its own key header."""
-    with MockUpstream(providers=[midjourney.PROVIDER, suno.PROVIDER], require_auth=False) as upstream:
+    """midjourney-proxy, a Suno proxy and OpenAI (videos) on one port; each checks its own key header."""
+    with MockUpstream(providers=[midjourney.PROVIDER, suno.PROVIDER, OPENAI], require_auth=False) as upstream:
         yield upstream
 
 
@@ -39,6 +44,22 @@ def mj_state(task_upstream):
 @pytest.fixture
 def suno_state(task_upstream):
     return suno.state(task_upstream)
+
+
+@pytest.fixture
+def video_state(task_upstream):
+    return openai_video.state(task_upstream)
+
+
+@pytest.fixture
+def video_channel(app, task_upstream):
+    def factory(**kwargs) -> int:
+        kwargs.setdefault("base_url", task_upstream.origin)
+        kwargs.setdefault("channel_type", 1)
+        kwargs.setdefault("models", VIDEO_MODELS)
+        kwargs.setdefault("key", VIDEO_KEY)
+        return create_channel(**kwargs)
+    return factory
 
 
 @pytest.fixture
