@@ -105,8 +105,9 @@ def _register_blueprints(app: Flask) -> None:
     from app.blueprints.site import bp as site_bp
     from app.blueprints.user import bp as user_bp
     from app.extensions import csrf
+    from app.metrics import bp as metrics_bp
 
-    for bp in (api_bp, relay_bp, auth_bp, site_bp, user_bp, admin_bp):
+    for bp in (api_bp, relay_bp, auth_bp, site_bp, user_bp, admin_bp, metrics_bp):
         app.register_blueprint(bp)
     csrf.exempt(relay_bp)
 

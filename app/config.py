@@ -140,6 +140,8 @@ class Config:
         # How often a process re-reads plan spend counters from quota_data when there is no Redis.
         self.PLAN_COUNTER_RESYNC_SECONDS = _env_float("PLAN_COUNTER_RESYNC_SECONDS", 60.0)
         self.LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+        # Bearer token for GET /metrics (Prometheus); unset turns the endpoint off (404).
+        self.METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or ""
         # OAuth provider endpoints: GitHub Enterprise Server, or a mock provider in tests.
         self.OAUTH_GITHUB_BASE = os.environ.get("OAUTH_GITHUB_BASE", "")
         self.OAUTH_GITHUB_API_BASE = os.environ.get("OAUTH_GITHUB_API_BASE", "")

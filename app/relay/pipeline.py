@@ -31,6 +31,7 @@ from collections.abc import Callable
 import requests
 from flask import Response, current_app, request
 
+from app import metrics
 from app.billing import plans, pricing, quota
 from app.errors import NoAvailableChannel, UpstreamError
 from app.options import options
@@ -92,6 +93,8 @@ def relay(mode: str, *, credential: str | None = None,
         outcome = _attempts(job, retries)
     except BaseException as exc:
         quota.refund(reservation, error_log=error_row(job, exc))
+        if isinstance(exc, UpstreamError | NoAvailableChannel):
+            metrics.request_failed(req.model, exc.status)
         raise
     headers = {"X-Request-Id": ctx.request_id}
     if isinstance(outcome, OpenStream):

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import has_app_context
 
+from app import metrics
 from app.billing import plans, quota
 from app.billing.pricing import Price
 from app.billing.quota import Reservation
@@ -105,6 +106,8 @@ def settle(job: Job, usage: Usage) -> int:
     rollup = {"user_id": caller.user.id, "username": caller.user.username, "model_name": job.req.model,
               "token_id": caller.key.token_id, "channel_id": channel_id, "token_used": usage.total_tokens}
     quota.settle(job.reservation, amount, channel_id=channel_id, response_ms=elapsed_ms, log=row, rollup=rollup)
+    metrics.request_settled(job.req.model, usage.prompt_tokens, usage.completion_tokens, amount,
+                            job.first_response_ms)
     _record_plan(job, amount)
     return amount
 

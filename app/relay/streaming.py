@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import requests
 import urllib3
 
+from app import metrics
 from app.relay import http, sse
 from app.relay.adaptors.base import StreamTranslator
 from app.relay.adaptors.gemini import JsonArrayStream
@@ -136,6 +137,7 @@ def _relay_rest(opened: OpenStream) -> Iterator[bytes]:
 def stream_body(job: Job, opened: OpenStream) -> Iterator[bytes]:
     """The generator the view returns: relays every frame, settles in `finally`."""
     translator = opened.translator
+    metrics.STREAMS_IN_FLIGHT.inc()
     try:
         yield b"".join(opened.pending)
         yield from _relay_rest(opened)
@@ -146,6 +148,7 @@ def stream_body(job: Job, opened: OpenStream) -> Iterator[bytes]:
             yield translator.error_frames(f"the upstream connection broke ({type(exc).__name__})",
                                           code="upstream_broken")
     finally:
+        metrics.STREAMS_IN_FLIGHT.dec()
         http.close(opened.response, opened.body)
         settle_quietly(job, translator.usage, translator.delivered_text() if translator.usage is None else "")
 
