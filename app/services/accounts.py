@@ -371,7 +371,7 @@ def issue_access_token(user: User) -> str:
 
 
 # -- accounts from OAuth providers -----------------------------------------------------------------------
-OAUTH_ID_COLUMNS = frozenset({"github_id", "oidc_id", "linux_do_id"})
+OAUTH_ID_COLUMNS = frozenset({"github_id", "oidc_id", "linux_do_id", "telegram_id", "wechat_id"})
 
 
 def create_oauth_user(raw_username: Any, *, id_column: str, provider_id: str, display: str | None = None,
