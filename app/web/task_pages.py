@@ -1,6 +1,6 @@
 """What the user's and the admin's task pages share: the platform tabs, the filters, the rows, and polling.
 
-Two platforms, two tables: Midjourney rows keep times in milliseconds, generic tasks (Suno) in seconds
+Two tables: Midjourney rows keep times in milliseconds, generic tasks (Suno, video) in seconds
 (app.services.tasks). Rows become plain dicts for the template here; every upstream URL in them passed
 `http_url`, so the template links only http(s) URLs and shows as an <img> only https ones (the CSP's
 img-src). The list polls itself while a task on it is running; the poll that finds none answers 286,
@@ -24,8 +24,8 @@ from app.web import forms
 from app.web.filters import http_url
 from app.web.htmx import STOP_POLLING, polled_by
 
-MIDJOURNEY, SUNO = "midjourney", "suno"
-PLATFORMS = {MIDJOURNEY: "Midjourney", SUNO: "Suno"}  # product names: not translated
+MIDJOURNEY, SUNO, VIDEO = "midjourney", "suno", "video"
+PLATFORMS = {MIDJOURNEY: "Midjourney", SUNO: "Suno", VIDEO: _l("Video")}  # product names are not translated
 LIST_ID = "task-list"  # the list element, which polls itself
 MAX_CLIPS = 10  # Suno clips shown per task
 MAX_TEXT = 5000  # characters of lyrics shown per clip
@@ -41,12 +41,14 @@ STATUS_COLORS = {"SUCCESS": "success", "FAILURE": "danger", "CANCEL": "secondary
 STATUSES = {
     MIDJOURNEY: ("NOT_START", "SUBMITTED", "IN_PROGRESS", "MODAL", "SUCCESS", "FAILURE", "CANCEL"),
     SUNO: ("NOT_START", "SUBMITTED", "QUEUED", "IN_PROGRESS", "SUCCESS", "FAILURE", "UNKNOWN"),
+    VIDEO: ("QUEUED", "IN_PROGRESS", "SUCCESS", "FAILURE"),
 }
 ACTIONS = {
     MIDJOURNEY: ("IMAGINE", "UPSCALE", "VARIATION", "HIGH_VARIATION", "LOW_VARIATION", "REROLL", "ZOOM",
                  "CUSTOM_ZOOM", "PAN", "INPAINT", "DESCRIBE", "BLEND", "SHORTEN", "MODAL", "SWAP_FACE", "VIDEO",
                  "EDITS", "UPLOAD"),
     SUNO: ("MUSIC", "LYRICS"),
+    VIDEO: ("GENERATE",),
 }
 _PERCENT = re.compile(r"\s*(\d{1,3})(?:\.\d+)?\s*%\s*")
 
@@ -90,7 +92,7 @@ def _row(item: dict[str, Any], *, platform: str, remote_id: str | None, submitte
         "percent": _percent(item.get("progress")), "quota": item.get("quota") or 0,
         "fail_reason": item.get("fail_reason") or "", "unfinished": task_service.is_unfinished(item),
         "user_id": item.get("user_id"), "username": item.get("username", ""), "channel_id": item.get("channel_id"),
-        "prompt": "", "image_link": "", "thumbnail": "", "clips": [],
+        "prompt": "", "image_link": "", "thumbnail": "", "clips": [], "video": None,
     }
 
 
@@ -123,10 +125,17 @@ def clips(data: Any) -> list[dict[str, Any]]:
 
 
 def task_row(item: dict[str, Any]) -> dict[str, Any]:
-    """A generic (Suno) task list item for the page, with its clips."""
+    """A generic task list item for the page: a Suno task with its clips, a video with its prompt and
+    model, seconds and size (the file itself is fetched with an API key from /v1/videos/{id}/content)."""
     row = _row(item, platform=PLATFORMS.get(item.get("platform") or "", item.get("platform") or ""),
                remote_id=item.get("task_id"), submitted=int(item.get("submit_time") or 0))
-    row["clips"] = clips(item.get("data"))
+    props = item.get("properties") if isinstance(item.get("properties"), dict) else {}
+    if item.get("platform") == VIDEO:
+        row["prompt"] = str(props.get("prompt") or "")
+        row["video"] = {"model": str(props.get("origin_model_name") or ""), "seconds": str(props.get("seconds") or ""),
+                        "size": str(props.get("size") or "")}
+    else:
+        row["clips"] = clips(item.get("data"))
     return row
 
 

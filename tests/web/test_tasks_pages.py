@@ -51,6 +51,22 @@ def add_suno(user, *, task_id="suno-1", status="SUCCESS", progress="100%", actio
 
 
 # -- the user's page ---------------------------------------------------------------------------------------
+def test_video_tab_shows_the_users_videos_without_upstream_ids(user_client, user, admin_client):
+    props = {"origin_model_name": "sora-2", "seconds": "8", "size": "1280x720", "prompt": "a calico cat",
+             "upstream_id": "video_upstream_secret"}
+    db.session.add(Task(user_id=user.id, task_id="video_ours1", platform="video", status="IN_PROGRESS",
+                        progress="50%", action="GENERATE", properties=props, channel_id=5, quota=400_000,
+                        submit_time=JAN_15))
+    db.session.commit()
+    add_suno(user, task_id="song-elsewhere")
+    body = full(user_client, "/console/tasks?platform=video")
+    rows = table(body)
+    assert "video_ours1" in rows and "a calico cat" in rows and "sora-2 · 8 s · 1280x720" in rows
+    assert "song-elsewhere" not in rows and "video_upstream_secret" not in body
+    assert "/console/tasks?platform=video" in body and 'data-polling="true"' in body
+    assert "video_ours1" in table(full(admin_client, "/admin/tasks?platform=video&action=generate"))
+
+
 def test_user_tasks_full_page_and_fragment(user_client, user):
     add_mj(user, mj_id="mj-cat")
     body = full(user_client, "/console/tasks")
