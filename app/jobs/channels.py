@@ -64,12 +64,15 @@ def update_all_balances() -> dict:
     with run_lock("channel-balance") as acquired:
         if not acquired:
             return {"skipped": True}
-        summary = {"updated": 0, "failed": 0}
+        summary = {"updated": 0, "failed": 0, "unsupported": 0}
         for channel_id in channel_test.balance_channel_ids():
             try:
                 channel_test.update_balance(channel_id)
                 summary["updated"] += 1
-            except Exception:  # noqa: BLE001 - providers without a balance endpoint fail here
+            except channel_test.NoBalanceEndpoint:  # decided before any request is sent
+                summary["unsupported"] += 1
+            except Exception as exc:  # noqa: BLE001 - one broken channel must not stop the run
+                log.warning("balance refresh of channel %s failed: %s", channel_id, exc)
                 summary["failed"] += 1
                 db.session.rollback()
         return summary

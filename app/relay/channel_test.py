@@ -35,6 +35,10 @@ DEFAULT_TEST_MODEL = "gpt-4o-mini"
 MANAGEMENT_TIMEOUT = 20.0
 
 
+class NoBalanceEndpoint(ValidationError):
+    """The channel's provider has no balance endpoint (the scheduled refresh skips it quietly)."""
+
+
 @dataclass
 class TestResult:
     success: bool
@@ -187,7 +191,7 @@ def update_balance(channel_id: int) -> float:
     except (KeyError, TypeError, ValueError, AttributeError, IndexError):
         raise ValidationError("the upstream's balance answer was not understood") from None
     if balance is None:
-        raise ValidationError("this provider has no balance endpoint")
+        raise NoBalanceEndpoint("this provider has no balance endpoint")
     c = Channel.__table__.c
     with db.engine.begin() as conn:
         conn.execute(update(Channel.__table__).where(c.id == channel_id)

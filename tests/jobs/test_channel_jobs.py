@@ -75,7 +75,9 @@ def test_scheduled_balance_refresh(app, make_channel, mock_upstream):
     set_options(ChannelUpdateFrequencyMinutes=30)
     channel = make_channel()
     off = make_channel(key="sk-off", status=ChannelStatus.MANUALLY_DISABLED)
-    assert channel_jobs.scheduled_balance_update() == {"updated": 1, "failed": 0}
+    claude = make_channel(key="sk-ant", channel_type=14, models=("claude-3-5-haiku-20241022",))
+    assert channel_jobs.scheduled_balance_update() == {"updated": 1, "failed": 0, "unsupported": 1}
+    assert channel_row(claude)["balance_updated_time"] == 0
     row = channel_row(channel)
     assert float(row["balance"]) == 87.5 and row["balance_updated_time"] > 0
     assert channel_row(off)["balance_updated_time"] == 0
@@ -86,7 +88,7 @@ def test_failing_balance_is_counted_and_nothing_stored(app, make_channel, mock_u
     set_options(ChannelUpdateFrequencyMinutes=30)
     channel = make_channel(key="sk-revoked")
     mock_upstream.bad_keys.add("sk-revoked")
-    assert channel_jobs.scheduled_balance_update() == {"updated": 0, "failed": 1}
+    assert channel_jobs.scheduled_balance_update() == {"updated": 0, "failed": 1, "unsupported": 0}
     assert channel_row(channel)["balance_updated_time"] == 0
 
 
