@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from sqlalchemy import select, update
 
 from app.extensions import db
 from app.jobs import usage
 from app.jobs.schedule import SCHEDULE
-from app.models import LogType, QuotaData
+from app.models import Log, LogType, QuotaData
 from app.services import stats
+from tests.conftest import build_app
+from tests.factories import make_user
 from tests.relay.conftest import consume_logs
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
@@ -101,3 +104,26 @@ def test_a_run_in_progress_makes_the_next_skip(app):
     with job_lock("usage-verify", 60) as held:
         assert held
         assert usage.verify_yesterday_usage() == {"skipped": True}
+
+
+@pytest.mark.parametrize("url_fixture", ["fresh_postgres_url", "fresh_mysql_url"])
+def test_repair_and_its_log_row_on_server_databases(request, tmp_path, tiktoken_cache, url_fixture):
+    server_app = build_app(tmp_path, request.getfixturevalue(url_fixture), TIKTOKEN_CACHE_DIR=tiktoken_cache)
+    with server_app.app_context():
+        user = make_user("nightly")
+        since, _ = usage.yesterday_bounds()
+        hour = since + 5 * 3600
+        db.session.add(Log(type=LogType.CONSUME, user_id=user.id, username=user.username, created_at=hour + 60,
+                           quota=40, model_name="gpt-4o", token_id=0, channel_id=0, prompt_tokens=3,
+                           completion_tokens=4))
+        db.session.add(QuotaData(user_id=user.id, username=user.username, model_name="gpt-4o", token_id=0,
+                                 channel_id=0, created_at=hour, count=1, quota=39, token_used=7))
+        db.session.commit()
+        assert usage.verify_yesterday_usage()["repaired"] == 1
+        db.session.expire_all()
+        assert db.session.scalar(select(QuotaData.quota)) == 40
+        notes = db.session.scalars(select(Log.content).where(Log.type == LogType.SYSTEM)).all()
+        assert len(notes) == 1 and "1 hourly bucket(s)" in notes[0]
+        assert usage.verify_yesterday_usage()["repaired"] == 0
+        db.session.remove()
+        db.engine.dispose()
