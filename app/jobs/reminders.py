@@ -40,15 +40,16 @@ BATCH = 500  # users handled per query; a run goes through every batch
 WALLET_PATH = "/console/wallet"
 
 
-def _settings(raw: str | None) -> dict[str, Any]:
-    """The user's `setting` JSON as a dict; text that is not a JSON object counts as empty."""
+def _settings(raw: str | None) -> dict[str, Any] | None:
+    """The user's `setting` JSON as a dict ({} when empty); None when the text is not a JSON object, which
+    this job leaves alone rather than overwrite."""
     if not raw:
         return {}
     try:
         value = json.loads(raw)
     except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _dump(settings: dict[str, Any]) -> str | None:
@@ -63,8 +64,9 @@ def _compare_and_set(user_id: int, old: str | None, new: str | None) -> bool:
     return result.rowcount == 1
 
 
-def _marked(threshold: int, *, below: bool, after_id: int) -> list:
-    """The next batch of users that carry the marker (or, `below`, candidates for a reminder)."""
+def _user_batch(threshold: int, *, below: bool, after_id: int) -> list:
+    """The next batch of users after `after_id`: candidates for a reminder when `below`, else users at or
+    above the threshold who still carry the marker."""
     c = User.__table__.c
     # LIKE narrows the scan to rows that mention the key; the JSON is still parsed before acting on it.
     mentions = c.setting.like(f'%"{REMINDED_KEY}"%')
@@ -83,10 +85,10 @@ def _marked(threshold: int, *, below: bool, after_id: int) -> list:
 def _rearm(threshold: int) -> int:
     """Drop the marker of every user whose balance is back at or above the threshold."""
     rearmed, after = 0, 0
-    while rows := _marked(threshold, below=False, after_id=after):
+    while rows := _user_batch(threshold, below=False, after_id=after):
         for row in rows:
             settings = _settings(row.setting)
-            if settings.pop(REMINDED_KEY, None) is not None:
+            if settings is not None and settings.pop(REMINDED_KEY, None) is not None:
                 rearmed += _compare_and_set(row.id, row.setting, _dump(settings))
         after = rows[-1].id
     return rearmed
@@ -107,8 +109,11 @@ def _message(username: str, quota: int, threshold: int) -> tuple[str, str]:
 
 
 def _remind(row, threshold: int) -> str:
-    """Mail one user; returns "sent", "failed" or "busy" (their setting changed under us)."""
+    """Mail one user; returns "sent", "failed", "busy" (their setting changed under us) or "unreadable"
+    (their setting is not a JSON object, so no marker can be kept: no mail rather than one every run)."""
     settings = _settings(row.setting)
+    if settings is None:
+        return "unreadable"
     marked = _dump({**settings, REMINDED_KEY: int(time.time())})
     if not _compare_and_set(row.id, row.setting, marked):
         return "busy"
@@ -130,9 +135,9 @@ def send_low_quota_reminders() -> dict:
     with job_lock("quota-reminders", LOCK_SECONDS) as acquired:
         if not acquired:
             return {"skipped": True}
-        summary = {"rearmed": _rearm(threshold), "sent": 0, "failed": 0, "busy": 0}
+        summary = {"rearmed": _rearm(threshold), "sent": 0, "failed": 0, "busy": 0, "unreadable": 0}
         after = 0
-        while rows := _marked(threshold, below=True, after_id=after):
+        while rows := _user_batch(threshold, below=True, after_id=after):
             for row in rows:
                 summary[_remind(row, threshold)] += 1
             after = rows[-1].id

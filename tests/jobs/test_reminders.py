@@ -56,7 +56,7 @@ def test_one_mail_per_crossing(app, mail_settings):
     with db.engine.begin() as conn:  # other keys of the setting JSON survive the marker's comings and goings
         conn.execute(update(User).where(User.id == low).values(setting='{"notify_type":"email"}'))
 
-    assert reminders.send_low_quota_reminders() == {"rearmed": 0, "sent": 1, "failed": 0, "busy": 0}
+    assert reminders.send_low_quota_reminders() == {"rearmed": 0, "sent": 1, "failed": 0, "busy": 0, "unreadable": 0}
     [message] = mail_settings.messages
     assert message.recipients == ["low@example.com"]
     assert message.message["Subject"] == "Sluice Test: your balance is running low"
@@ -70,7 +70,7 @@ def test_one_mail_per_crossing(app, mail_settings):
     assert len(mail_settings.messages) == 1
 
     set_quota(low, THRESHOLD)  # topped up: at the threshold is no longer below it
-    assert reminders.send_low_quota_reminders() == {"rearmed": 1, "sent": 0, "failed": 0, "busy": 0}
+    assert reminders.send_low_quota_reminders() == {"rearmed": 1, "sent": 0, "failed": 0, "busy": 0, "unreadable": 0}
     assert setting(low) == {"notify_type": "email"}
     set_quota(low, 10)  # spent down again: a new crossing, a new mail
     assert reminders.send_low_quota_reminders()["sent"] == 1
@@ -84,8 +84,14 @@ def test_who_is_not_reminded(app, mail_settings):
     user_with(10, email="")
     user_with(0, email="fresh@example.com", used=0)  # never spent anything: not a fall below
     user_with(10, email="off@example.com", status=UserStatus.DISABLED)
-    assert reminders.send_low_quota_reminders()["sent"] == 0
+    odd = user_with(10, email="odd@example.com")
+    with db.engine.begin() as conn:  # not a JSON object: left as it is, and no mail every 5 minutes
+        conn.execute(update(User).where(User.id == odd).values(setting="[1, 2]"))
+    summary = reminders.send_low_quota_reminders()
+    assert summary["sent"] == 0 and summary["unreadable"] == 1
     assert mail_settings.messages == []
+    with db.engine.connect() as conn:
+        assert conn.execute(select(User.setting).where(User.id == odd)).scalar_one() == "[1, 2]"
 
 
 def test_a_failed_mail_is_retried_next_run(app, mail_settings):
@@ -116,7 +122,7 @@ def race_two_reminders(app, box) -> None:
     """Two runs at once (the lock aside): the compare-and-set marker lets only one of them send."""
     set_options(QuotaRemindThreshold=THRESHOLD)
     user_with(1, email="once@example.com")
-    rows = reminders._marked(THRESHOLD, below=True, after_id=0)
+    rows = reminders._user_batch(THRESHOLD, below=True, after_id=0)
     results: list[str] = []
     barrier = threading.Barrier(2)
 
