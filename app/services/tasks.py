@@ -148,6 +148,7 @@ def midjourney_image_url(mj_id: str) -> str | None:
 
 
 # -- generic tasks (Suno, video) ------------------------------------------------------------------------
+DELETED = "DELETED"  # a video its owner deleted (the row stays: it is the charge's record)
 HIDDEN_PROPERTIES = ("upstream_id",)  # which upstream job a video is: for admins only
 MAX_VIDEO_PAGE = 100
 
@@ -175,9 +176,10 @@ def list_tasks(f: TaskFilter, page: int, page_size: int, *, admin: bool) -> tupl
 
 
 def user_task(user_id: int, platform: str, task_id: str):
+    """The caller's task (a video the caller deleted is gone for them: None)."""
     c = Task.__table__.c
     return db.session.execute(select(Task.__table__).where(c.user_id == user_id, c.platform == platform,
-                                                           c.task_id == task_id)
+                                                           c.task_id == task_id, c.status != DELETED)
                               .order_by(c.id.desc()).limit(1)).first()
 
 
@@ -195,7 +197,7 @@ def user_tasks_page(user_id: int, platform: str, *, after: str = "", limit: int 
     """One cursor page of the caller's tasks (OpenAI's list: `after` an id, newest first unless "asc");
     returns the rows and whether more follow. An `after` that is not the caller's task matches nothing."""
     c = Task.__table__.c
-    where = [c.user_id == user_id, c.platform == platform]
+    where = [c.user_id == user_id, c.platform == platform, c.status != DELETED]
     if after:
         anchor = db.session.scalar(select(c.id).where(*where, c.task_id == after).limit(1))
         if anchor is None:

@@ -34,6 +34,7 @@ STATUS_LABELS = {
     "NOT_START": _l("Not started"), "SUBMITTED": _l("Submitted"), "QUEUED": _l("Queued"),
     "IN_PROGRESS": _l("In progress"), "MODAL": _l("Waiting for input"), "SUCCESS": _l("Succeeded"),
     "FAILURE": _l("Failed"), "CANCEL": _l("Cancelled"), "UNKNOWN": _l("Unknown"),
+    "DELETED": _l("Deleted"),
 }
 STATUS_COLORS = {"SUCCESS": "success", "FAILURE": "danger", "CANCEL": "secondary", "IN_PROGRESS": "primary",
                  "MODAL": "warning"}
@@ -41,7 +42,7 @@ STATUS_COLORS = {"SUCCESS": "success", "FAILURE": "danger", "CANCEL": "secondary
 STATUSES = {
     MIDJOURNEY: ("NOT_START", "SUBMITTED", "IN_PROGRESS", "MODAL", "SUCCESS", "FAILURE", "CANCEL"),
     SUNO: ("NOT_START", "SUBMITTED", "QUEUED", "IN_PROGRESS", "SUCCESS", "FAILURE", "UNKNOWN"),
-    VIDEO: ("QUEUED", "IN_PROGRESS", "SUCCESS", "FAILURE"),
+    VIDEO: ("QUEUED", "IN_PROGRESS", "SUCCESS", "FAILURE", "DELETED"),
 }
 ACTIONS = {
     MIDJOURNEY: ("IMAGINE", "UPSCALE", "VARIATION", "HIGH_VARIATION", "LOW_VARIATION", "REROLL", "ZOOM",

@@ -1,9 +1,12 @@
-"""OpenAI's Videos API: POST /v1/videos, GET /v1/videos, GET /v1/videos/{id}, GET /v1/videos/{id}/content.
+"""OpenAI's Videos API: POST /v1/videos, GET /v1/videos, GET and DELETE /v1/videos/{id}, and
+GET /v1/videos/{id}/content.
 
 Jobs are submitted through app.relay.tasks (charged at submit, polled by app.jobs.tasks, refunded once if
 they fail). Every read filters on the caller's user: another user's video id is a 404, as an unknown one.
 The client only ever sees Sluice's own video ids; the content is fetched from the job's channel and
-streamed through without being held in memory. Errors are OpenAI's `{"error": {...}}` (app.web.errors).
+streamed through without being held in memory. DELETE removes an ended video upstream and hides it from
+its owner; the row stays (it records the charge and any refund). Errors are OpenAI's `{"error": {...}}`
+(app.web.errors).
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from app.relay import http, routing
 from app.relay.adaptors.registry import task_adaptor
 from app.relay.keys import Caller, authenticate
 from app.relay.request import parse_json_body
-from app.relay.tasks import submit, video
-from app.relay.tasks.common import FAILURE, FETCH_TIMEOUT, SUCCESS
+from app.relay.tasks import finish, submit, video
+from app.relay.tasks.common import DONE, FAILURE, FETCH_TIMEOUT, SUCCESS
 from app.services import tasks as task_service
 from app.validation import strict_int
 
@@ -56,6 +59,22 @@ def _own_video(caller: Caller, video_id: str):
     return row
 
 
+def _upstream(row):
+    """(channel, adaptor, key) of the channel that made the video; 410 when it is gone."""
+    channel = routing.channels_by_id({row.channel_id}).get(row.channel_id) if row.channel_id else None
+    adaptor = task_adaptor(channel.type, video.PLATFORM) if channel is not None else None
+    if channel is None or adaptor is None:
+        raise UpstreamError("the video is no longer available upstream", status=410, code="video_expired")
+    return channel, adaptor, routing.select_key(channel)[1]
+
+
+def _send(req, read_timeout: float):
+    try:
+        return http.send(req, connect_timeout=FETCH_TIMEOUT, read_timeout=read_timeout)
+    except Exception as exc:  # noqa: BLE001 - requests' errors: the client gets an OpenAI error
+        raise UpstreamError(f"the upstream could not be reached ({type(exc).__name__})") from None
+
+
 @bp.post("/v1/videos")
 def videos_create():
     caller = _caller()
@@ -89,6 +108,28 @@ def videos_retrieve(video_id: str):
     return jsonify(video.video_object(_own_video(caller, video_id)))
 
 
+@bp.delete("/v1/videos/<video_id>")
+def videos_delete(video_id: str):
+    """Delete an ended video upstream, then hide it from its owner; a running one cannot be deleted yet."""
+    caller = _caller()
+    row = _own_video(caller, video_id)
+    if row.progress != DONE:
+        raise ValidationError("Video is still being generated; delete it once it has completed or failed.",
+                              code="video_not_finished")
+    channel, adaptor, key = _upstream(row)
+    response = _send(adaptor.delete_request(channel, key, video.upstream_id(row)), FETCH_TIMEOUT)
+    try:
+        status, content = response.status_code, response.content
+    finally:
+        response.close()
+    if status >= 400 and status != 404:  # 404: the upstream has already dropped it
+        failure = video.upstream_error(status, content)
+        return Response(failure.reply, failure.status, content_type="application/json")
+    if not finish.mark_deleted(row.id, task_service.DELETED):
+        raise NotFound(f"Video with id '{video_id}' not found.", code="video_not_found", param="video_id")
+    return jsonify({"id": video_id, "object": "video.deleted", "deleted": True})
+
+
 @bp.get("/v1/videos/<video_id>/content")
 def videos_content(video_id: str):
     caller = _caller()
@@ -103,16 +144,8 @@ def videos_content(video_id: str):
     if row.status != SUCCESS:
         raise ValidationError(f"Video is not ready yet, use GET /v1/videos/{video_id} to check status.",
                               code="video_not_ready")
-    channel = routing.channels_by_id({row.channel_id}).get(row.channel_id) if row.channel_id else None
-    adaptor = task_adaptor(channel.type, video.PLATFORM) if channel is not None else None
-    if channel is None or adaptor is None:
-        raise UpstreamError("the video's content is no longer available", status=410, code="video_expired")
-    _, key = routing.select_key(channel)
-    req = adaptor.content_request(channel, key, video.upstream_id(row), variant)
-    try:
-        response = http.send(req, connect_timeout=FETCH_TIMEOUT, read_timeout=CONTENT_READ_TIMEOUT)
-    except Exception as exc:  # noqa: BLE001 - requests' errors: the client gets an OpenAI error
-        raise UpstreamError(f"could not fetch the video content ({type(exc).__name__})") from None
+    channel, adaptor, key = _upstream(row)
+    response = _send(adaptor.content_request(channel, key, video.upstream_id(row), variant), CONTENT_READ_TIMEOUT)
     if response.status_code != 200:
         try:
             failure = video.upstream_error(response.status_code, response.content)

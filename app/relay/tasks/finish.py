@@ -88,6 +88,18 @@ def _refund(conn, model, row: Any, amount: int, reason: str) -> None:
     log.info("refunded %s quota to user %s for failed %s task %s", amount, row.user_id, platform, remote_id)
 
 
+def mark_deleted(row_id: int, deleted_status: str) -> bool:
+    """Mark an ended task deleted by its owner (OpenAI's DELETE /v1/videos/{id}); False when it is still
+    running or already deleted. The row stays: its charge and any refund point at it."""
+    table = Task.__table__
+    release_session()
+    with db.engine.begin() as conn:
+        result = conn.execute(update(table).where(table.c.id == row_id, table.c.progress == DONE,
+                                                  table.c.status != deleted_status)
+                              .values(status=deleted_status, updated_at=int(time.time())))
+    return result.rowcount == 1
+
+
 MIDJOURNEY_COLUMNS = tuple(Midjourney.__table__.c[name] for name in (
     "id", "user_id", "token_id", "channel_id", "quota", "action", "mj_id", "code", "progress", "prompt_en",
     "state", "submit_time", "start_time", "finish_time", "image_url", "status", "fail_reason", "properties",

@@ -323,6 +323,9 @@ class VideoAdaptor(TaskAdaptor):
     def retrieve_request(self, channel: ChannelInfo, key: str, remote_id: str) -> UpstreamRequest:
         return self._request(channel, key, "GET", f"/v1/videos/{remote_id}", None)
 
+    def delete_request(self, channel: ChannelInfo, key: str, remote_id: str) -> UpstreamRequest:
+        return self._request(channel, key, "DELETE", f"/v1/videos/{remote_id}", None)
+
     def content_request(self, channel: ChannelInfo, key: str, remote_id: str, variant: str) -> UpstreamRequest:
         return self._request(channel, key, "GET", f"/v1/videos/{remote_id}/content?variant={variant}", None,
                              accept=VARIANTS[variant] + ", application/json", stream=True)

@@ -3,6 +3,7 @@ polled to completion, refunded once when the job fails, and private to the user 
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 
@@ -93,6 +94,61 @@ def test_multipart_reference_upload_and_large_pro_price(sdk, make_token, video_c
     assert video_state.references[upstream_id(job.id)] == image
     # sora-2-pro at 1792x1024 is 0.50 USD/s: 8 s x 0.5 x 500000
     assert balances(key)[0] == START - 2_000_000
+
+
+def test_reference_by_url_as_json_and_as_form_fields(client, make_token, video_channel, task_upstream,
+                                                     video_state):
+    video_channel()
+    key = make_token()
+    ref = {"image_url": "https://cdn.example/r.png"}
+    as_json = create(client, key, input_reference=ref).get_json()
+    assert task_upstream.last_request.json["input_reference"] == ref
+    as_form = client.post("/v1/videos", data={"prompt": "pan left", "input_reference[image_url]": ref["image_url"]},
+                          headers=bearer(key), content_type="multipart/form-data").get_json()
+    assert task_upstream.last_request.json == {"model": "sora-2", "prompt": "pan left", "seconds": "4",
+                                               "size": "720x1280", "input_reference": ref}
+    assert [video_state.references[upstream_id(v["id"])] for v in (as_json, as_form)] == [ref, ref]
+    twice = client.post("/v1/videos", data={"prompt": "x", "input_reference[image_url]": ref["image_url"],
+                                            "input_reference": (io.BytesIO(b"\x89PNG"), "r.png", "image/png")},
+                        headers=bearer(key), content_type="multipart/form-data")
+    assert twice.status_code == 400 and twice.get_json()["error"]["param"] == "input_reference"
+    wrong_type = client.post("/v1/videos", data={"prompt": "x", "input_reference": (io.BytesIO(b"MZ"), "r.exe",
+                                                                                     "application/x-msdownload")},
+                             headers=bearer(key), content_type="multipart/form-data")
+    assert wrong_type.status_code == 400 and balances(key)[0] == START - 2 * SORA_4S_PRICE
+
+
+def test_delete_an_ended_video(sdk, make_token, video_channel, task_upstream, video_state):
+    video_channel()
+    alice, bob = make_token(), make_token()
+    client = sdk(alice.key)
+    job = client.videos.create(prompt="a lighthouse")
+    with pytest.raises(openai.BadRequestError) as running:
+        client.videos.delete(job.id)
+    assert running.value.code == "video_not_finished"
+    remote = upstream_id(job.id)
+    video_state.finish(remote, "completed", expires_at=None)
+    task_jobs.poll_tasks()
+    with pytest.raises(openai.NotFoundError):
+        sdk(bob.key).videos.delete(job.id)
+    task_upstream.enqueue(Behaviour(status=500))
+    with pytest.raises(openai.InternalServerError):
+        client.videos.delete(job.id)
+    assert client.videos.retrieve(job.id).status == "completed"  # nothing changed on the error
+
+    deleted = client.videos.delete(job.id)
+    assert (deleted.id, deleted.object, deleted.deleted) == (job.id, "video.deleted", True)
+    sent = task_upstream.last_request
+    assert (sent.method, sent.path) == ("DELETE", f"/v1/videos/{remote}") and remote not in video_state.videos
+    with pytest.raises(openai.NotFoundError):
+        client.videos.retrieve(job.id)
+    with pytest.raises(openai.NotFoundError):
+        client.videos.delete(job.id)
+    assert client.videos.list().data == []
+    [row] = task_rows()
+    assert (row["status"], row["quota"]) == ("DELETED", SORA_4S_PRICE)  # the charge's record stays
+    assert balances(alice)[0] == START - SORA_4S_PRICE and refund_logs() == []
+    assert task_jobs.poll_tasks()["video"]["polled"] == 0
 
 
 @pytest.mark.parametrize("body, param", [
