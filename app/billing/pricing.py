@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.errors import AppError
-from app.options import options
+from app.options import VIDEO_PRICE_PER_SECOND, options
 
 DEFAULT_CACHE_RATIO = 1.0  # no discount for cached reads unless CacheRatio says so
 DEFAULT_CACHE_CREATION_RATIO = 1.25  # Anthropic's 5-minute cache write price, new-api's default
@@ -162,6 +162,12 @@ def image_calls(model: str, n: int, size: str | None, quality: str | None) -> fl
     size_factor = IMAGE_SIZE_FACTOR.get(model, {}).get(size or "", 1.0)
     quality_factor = IMAGE_QUALITY_FACTOR.get(model, {}).get(quality or "", 1.0)
     return n * size_factor * quality_factor
+
+
+def priced_per_second(model: str) -> bool:
+    """True for the video models whose ModelPrice is USD per second (the default Sora prices); what the
+    price list shows. /v1/videos charges any model per second."""
+    return _DATE_SUFFIX.sub("", model) in VIDEO_PRICE_PER_SECOND or model in VIDEO_PRICE_PER_SECOND
 
 
 def video_calls(model: str, seconds: int, size: str) -> float:

@@ -9,7 +9,8 @@ price per request), and the ratios. We add the price in US dollars:
     input  $ per 1M  = model_ratio x 1,000,000 / QuotaPerUnit      (= model_ratio x 2 at the default 500,000:
                                                                       "ratio 1 = $0.002 / 1K tokens")
     output $ per 1M  = input $ per 1M x completion_ratio
-    fixed price      = model_price dollars per request (quota = model_price x QuotaPerUnit x group_ratio)
+    fixed price      = model_price dollars per request (quota = model_price x QuotaPerUnit x group_ratio);
+                       for the Sora video models dollars per second of video (`price_unit` "second")
 
 new-api's pricing page hard-codes the factor 2 (`model_ratio * 2 * groupRatio`), which is right only while
 QuotaPerUnit is 500,000; we derive it from QuotaPerUnit so the dollars match what the wallet is charged.
@@ -30,7 +31,7 @@ import markdown
 import nh3
 from sqlalchemy import select
 
-from app.billing.pricing import ModelPriceError, price_for
+from app.billing.pricing import ModelPriceError, price_for, priced_per_second
 from app.extensions import db
 from app.models import Ability, Channel
 from app.options import options
@@ -93,7 +94,8 @@ def price_entry(model: str) -> dict[str, Any] | None:
                              "model_price": 0, "input_price_per_1m": None, "output_price_per_1m": None,
                              "price_per_request": None}
     if price.per_call:
-        entry.update(quota_type=1, model_price=price.model_price, price_per_request=price.model_price)
+        entry.update(quota_type=1, model_price=price.model_price, price_per_request=price.model_price,
+                     price_unit="second" if priced_per_second(model) else "request")
         return entry
     input_price = price.model_ratio * TOKENS_PER_PRICE_UNIT / price.quota_per_unit
     entry.update(quota_type=0, model_ratio=price.model_ratio, completion_ratio=price.completion_ratio,

@@ -22,3 +22,14 @@ def test_pricing_lists_served_models_per_million_tokens(client):
 
 def test_pricing_without_channels(client):
     assert "No models are available yet" in full(client, "/pricing")
+
+
+def test_sora_models_are_priced_per_second_of_video(client):
+    channels.create_channels({"mode": "single", "channel": {
+        "name": "c", "key": "sk-x", "models": "sora-2-pro,dall-e-3", "group": "default"}})
+    body = full(client, "/pricing")
+    sora = body[body.index('data-model="sora-2-pro"'):]
+    sora = sora[:sora.index("</tr>")]
+    assert "per second of video" in sora and "$0.3" in sora
+    dalle = body[body.index('data-model="dall-e-3"'):]
+    assert "per call" in dalle[:dalle.index("</tr>")]
