@@ -259,9 +259,9 @@ def poll_video(now: int | None = None) -> dict[str, int]:
                 item = item if isinstance(item, dict) and item.get("object", "video") == "video" else None
             elif answer is not None:
                 log.warning("video poll of channel %s answered %s for task %s", channel.id, answer[0], row.task_id)
-            # a 404 means the upstream no longer knows the job: it fails once it is over the time limit
-            polled = answer is not None and (item is not None or answer[0] == 404)
-            _apply_video(row, item, now, summary, polled=polled)
+            # any answer counts (a 404, a revoked key): such a job fails once it is over the time limit;
+            # only an unreachable upstream keeps it waiting for the next run
+            _apply_video(row, item, now, summary, polled=answer is not None)
 
     _poll_batches(Task, video.PLATFORM, with_id, poll_channel, summary)
     return summary

@@ -94,7 +94,6 @@ class VideoSubmit:
     calls: float = 1.0
     public_id: str = field(default_factory=new_video_id)
     action: str = GENERATE
-    origin_id: None = None
 
     @property
     def free(self) -> bool:

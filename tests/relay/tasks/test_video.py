@@ -223,6 +223,24 @@ def test_job_over_the_time_limit_fails_and_is_refunded(client, make_token, video
     assert balances(key) == (START, START)
 
 
+def test_job_the_upstream_forgot_fails_after_the_time_limit(client, make_token, video_channel, video_state,
+                                                             task_upstream):
+    video_channel()
+    key = make_token()
+    video_id = create(client, key).get_json()["id"]
+    [row] = task_rows()
+    with video_state.lock:
+        video_state.videos.clear()  # the upstream answers 404 from now on
+    assert task_jobs.poll_video(now=row["submit_time"] + 60) == {"polled": 1, "updated": 0, "succeeded": 0,
+                                                                  "failed": 0}
+    task_upstream.enqueue(Behaviour(drop_connection=True))  # unreachable: no verdict, even past the limit
+    late = row["submit_time"] + task_jobs.TASK_TIMEOUT_SECONDS + 1
+    assert task_jobs.poll_video(now=late)["failed"] == 0
+    assert task_jobs.poll_video(now=late)["failed"] == 1
+    assert client.get(f"/v1/videos/{video_id}", headers=bearer(key)).get_json()["status"] == "failed"
+    assert balances(key) == (START, START) and len(refund_logs()) == 1
+
+
 def test_upstream_refusals_charge_nothing(client, make_token, video_channel, task_upstream):
     set_options(RetryTimes=0)
     video_channel()
