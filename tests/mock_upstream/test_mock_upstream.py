@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from . import Behaviour, MockUpstream, overrides_from_model
+from .openai_video import MP4_BYTES
 
 KEY = "sk-test-0123456789abcdef"
 MESSAGES = [{"role": "user", "content": "Say hello"}]
@@ -481,3 +482,25 @@ def test_legacy_billing_endpoints(upstream, prefix):
     grants = requests.get(upstream.url(f"{prefix}/dashboard/billing/credit_grants"), headers=headers).json()
     assert grants["total_available"] == 29.75 and grants["object"] == "credit_summary"
     assert upstream.last_request.query == {} and upstream.requests[1].query["start_date"] == "2024-01-01"
+
+
+@pytest.mark.filterwarnings("ignore:The Sora API is scheduled:DeprecationWarning")
+def test_videos_api_runs_a_job_through_the_sdk(client, upstream):
+    job = client.videos.create(prompt="a red kite", model="sora-2", seconds="4", size="1280x720")
+    assert (job.object, job.status, job.progress, job.seconds) == ("video", "queued", 0, "4")
+    with pytest.raises(openai.NotFoundError):
+        client.videos.download_content(job.id)
+    assert client.videos.retrieve(job.id).status == "in_progress"
+    done = client.videos.retrieve(job.id)
+    assert done.status == "completed" and done.expires_at > done.completed_at
+    video = client.videos.download_content(job.id)
+    assert video.content == MP4_BYTES and video.response.headers["content-type"] == "video/mp4"
+    assert [v.id for v in client.videos.list().data] == [job.id]
+    assert client.videos.delete(job.id).deleted is True
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.videos.create(prompt="x", seconds="5")  # type: ignore[arg-type]
+    assert bad.value.param == "seconds"
+    failed = client.videos.create(prompt="mock-fail")
+    client.videos.retrieve(failed.id)
+    ended = client.videos.retrieve(failed.id)
+    assert ended.status == "failed" and ended.error.code == "moderation_blocked"
