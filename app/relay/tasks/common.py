@@ -1,4 +1,4 @@
-"""What the Midjourney and Suno adaptors share: the adaptor base class and a submit verdict. Pure."""
+"""What the Midjourney, Suno and video adaptors share: the adaptor base class and a submit verdict. Pure."""
 
 from __future__ import annotations
 
