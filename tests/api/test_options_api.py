@@ -32,7 +32,8 @@ def test_list_is_key_value_strings_without_secrets(root_client):
 
 
 def test_secrets_can_be_written_but_never_read_back(root_client):
-    body = root_client.put("/api/option/", json={"GitHubClientSecret": "s3cret", "TelegramBotToken": "110201543:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"})
+    bot_token = "110201543:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"  # Telegram's documented example format
+    body = root_client.put("/api/option/", json={"GitHubClientSecret": "s3cret", "TelegramBotToken": bot_token})
     assert body.get_json()["success"] is True
     assert get_option("GitHubClientSecret") == "s3cret"
     listed = root_client.get("/api/option/").get_data(as_text=True)
