@@ -190,6 +190,9 @@ def reserve(user_id: int, token_id: int, amount: int, *, unlimited: bool = False
     if engine.dialect.name == "postgresql":
         _reserve_postgres(engine, user_id, token_id, amount, need, stamp, unlimited)
         return Reservation(user_id, token_id, unlimited, amount, engine)
+    if engine.dialect.name in ("mysql", "mariadb"):
+        _reserve_mysql(engine, user_id, token_id, amount, need, stamp, unlimited)
+        return Reservation(user_id, token_id, unlimited, amount, engine)
 
     def work(tx: ledger.Tx) -> None:
         if not unlimited:
@@ -227,6 +230,58 @@ def _reserve_postgres(engine, user_id: int, token_id: int, amount: int, need: in
 _DIVISION_BY_ZERO = "22012"
 
 
+def _reserve_mysql(engine, user_id: int, token_id: int, amount: int, need: int, stamp: datetime,
+                   unlimited: bool) -> None:
+    """`reserve` on MySQL: one packet (app.billing.ledger.run_packet). The user is charged only if the key
+    was (ROW_COUNT() of the key's UPDATE, kept in a session variable); a key charged for a user who was not
+    is given back inside the same transaction, so the packet's net effect is all or nothing and its locks
+    are taken in `settle`'s order (the key, then the user). An unlimited key is not charged at all."""
+    user = {"b_id": user_id, "b_need": need, "b_amount": amount, "updated_at": stamp}
+    if unlimited:
+        statements = [("SET @sluice_key_charged = 1", None), (_USER_RESERVE, user)]
+    else:
+        statements = [
+            (_TOKEN_RESERVE, {"b_id": token_id, "b_need": need, "b_amount": amount, "updated_at": stamp}),
+            ("SET @sluice_key_charged = ROW_COUNT()", None),
+            (_USER_RESERVE_AFTER_KEY, user),
+        ]
+    statements.append(("SET @sluice_user_charged = ROW_COUNT()", None))
+    if not unlimited:
+        statements.append((_TOKEN_GIVE_BACK_UNLESS_USER, {"b_id": token_id, "b_amount": amount, "updated_at": stamp}))
+    row = _run_mysql_packet(engine, [("START TRANSACTION", None), *statements, ("COMMIT", None),
+                                     ("SELECT @sluice_key_charged, @sluice_user_charged", None)])
+    key_charged, user_charged = (int(v or 0) for v in row)
+    if key_charged != 1:
+        raise TokenQuotaExhausted("this API key does not have enough quota left for the request")
+    if user_charged != 1:
+        raise InsufficientQuota("your account does not have enough quota left for this request")
+
+
+def _run_mysql_packet(engine, statements):
+    """A billing packet, run again if InnoDB chose it as a deadlock victim or its lock wait timed out (the
+    server rolled the whole transaction back, so running it again cannot charge twice)."""
+    for attempt in range(4):
+        try:
+            return ledger.run_packet(engine, statements)
+        except Exception as exc:
+            code = exc.args[0] if getattr(exc, "args", None) else None
+            if code not in (1205, 1213) or attempt == 3:
+                raise
+            time.sleep(0.01 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+_USER_RESERVE_AFTER_KEY = Prepared(
+    update(_users).where(_users.c.id == bindparam("b_id"), _users.c.quota >= bindparam("b_need"),
+                         literal_column("@sluice_key_charged") == literal_column("1"))
+    .values(quota=_users.c.quota - bindparam("b_amount")))
+_TOKEN_GIVE_BACK_UNLESS_USER = Prepared(
+    update(_tokens).where(_tokens.c.id == bindparam("b_id"),
+                          literal_column("@sluice_key_charged") == literal_column("1"),
+                          literal_column("@sluice_user_charged") == literal_column("0"))
+    .values(remain_quota=_tokens.c.remain_quota + bindparam("b_amount")))
+
+
 def settle(res: Reservation, quota: int, *, channel_id: int, response_ms: int, log: dict[str, Any],
            rollup: dict[str, Any] | None = None) -> None:
     """Charge `quota` for the request held by `res`; write `log` (a `logs` row) and the rollup."""
@@ -243,6 +298,10 @@ def settle(res: Reservation, quota: int, *, channel_id: int, response_ms: int, l
         return
     log_row = ledger.log_params({**log, "quota": quota, "created_at": now})
     rollup_row = ledger.quota_data_params(quota=quota, created_at=now, **rollup) if rollup is not None else None
+    if res.engine.dialect.name in ("mysql", "mariadb"):
+        _settle_mysql(res, quota, delta, now, stamp, channel_id, response_ms, log_row, rollup_row)
+        res.closed = True
+        return
 
     def work(tx: ledger.Tx) -> None:
         if res.unlimited:
@@ -260,6 +319,27 @@ def settle(res: Reservation, quota: int, *, channel_id: int, response_ms: int, l
 
     ledger.run(res.engine, work)
     res.closed = True
+
+
+def _settle_mysql(res: Reservation, quota: int, delta: int, now: int, stamp: datetime, channel_id: int,
+                  response_ms: int, log_row: dict[str, Any], rollup_row: dict[str, Any] | None) -> None:
+    """`settle` on MySQL: the same statements as the generic path, in one packet (ledger.run_packet)."""
+    statements: list = [("START TRANSACTION", None)]
+    if res.unlimited:
+        statements.append((_TOKEN_SETTLE_UNLIMITED, {"b_id": res.token_id, "b_used": quota, "b_now": now,
+                                                      "updated_at": stamp}))
+    else:
+        statements.append((_TOKEN_SETTLE, {"b_id": res.token_id, "b_delta": delta, "b_used": quota, "b_now": now,
+                                            "updated_at": stamp}))
+    statements.append((_USER_SETTLE, {"b_id": res.user_id, "b_delta": delta, "b_used": quota, "updated_at": stamp}))
+    if channel_id:
+        statements.append((_CHANNEL_SETTLE, {"b_id": channel_id, "b_used": quota, "b_ms": response_ms,
+                                              "updated_at": stamp}))
+    statements.append((ledger.LOG_INSERT, log_row))
+    if rollup_row is not None:
+        statements.append((ledger.QUOTA_DATA_UPSERT, rollup_row))
+    statements.append(("COMMIT", None))
+    _run_mysql_packet(res.engine, statements)
 
 
 def _settle_postgres(res: Reservation, quota: int, delta: int, now: int, stamp: datetime, channel_id: int,

@@ -33,17 +33,18 @@ def served_app(race_app):
     server.server_close()
 
 
-@pytest.mark.parametrize("bound", ["user", "key"])
+@pytest.mark.parametrize("bound", ["user", "key", "user of an unlimited key"])
 def test_parallel_requests_respect_the_reservation_bound(race_app, served_app, bound):
     """`bound`: whose balance is worth 3 reservations, the user's or the key's (the other has plenty). With the
     user as the bound the key is charged first and must be given back whenever the user's charge fails."""
-    refusal = {"user": "insufficient_user_quota", "key": "insufficient_token_quota"}[bound]
+    refusal = "insufficient_token_quota" if bound == "key" else "insufficient_user_quota"
+    unlimited = bound == "user of an unlimited key"
     with MockUpstream(first_byte_delay=1.5) as upstream:
         create_channel(base_url=upstream.origin)
         set_options(PreConsumedQuota=RESERVATION, ModelRatio={"gpt-4o-mini": 1}, CompletionRatio={"gpt-4o-mini": 1})
         bounded = 3 * RESERVATION + RESERVATION // 2
-        start_quota, start_remain = (bounded, 10**9) if bound == "user" else (10**9, bounded)
-        key = create_key(create_user(quota=start_quota), remain_quota=start_remain)
+        start_quota, start_remain = (10**9, bounded) if bound == "key" else (bounded, 10**9)
+        key = create_key(create_user(quota=start_quota), remain_quota=start_remain, unlimited=unlimited)
         barrier = threading.Barrier(THREADS)
         statuses: list[int] = []
         lock = threading.Lock()
@@ -79,7 +80,7 @@ def test_parallel_requests_respect_the_reservation_bound(race_app, served_app, b
     assert tuple(logged) == (served, served * COST)
     assert tuple(rollup) == (served, served * COST)
     assert start_quota - user_quota == served * COST
-    assert start_remain - token_remain == served * COST
+    assert start_remain - token_remain == (0 if unlimited else served * COST)
 
 
 def test_parallel_token_counts_charge_nothing_and_log_once_each(race_app, served_app):
