@@ -162,8 +162,11 @@ class SurfaceStream(StreamTranslator):
         return self.inner.delivered_text()
 
 
-class SurfaceBridge(Adaptor):
-    """A Claude or Gemini client served by an adaptor that speaks OpenAI chat."""
+class _Bridge(Adaptor):
+    """A client surface served by an `inner` adaptor that speaks another (OpenAI) mode: subclasses define
+    `inner_ctx(ctx, with_body=False)`, the attempt as the inner adaptor sees it, and `parse_response`, which
+    turns the inner answer (`_inner_json`) back into the surface's shape; requests and errors go through the
+    inner adaptor unchanged."""
 
     def __init__(self, inner: Adaptor, surface: str) -> None:
         self.inner = inner
@@ -171,6 +174,27 @@ class SurfaceBridge(Adaptor):
         self.name = inner.name
         self.default_base_url = inner.default_base_url
         self.modes = frozenset({surface})
+
+    def build_request(self, ctx: RelayContext) -> UpstreamRequest:
+        return self.inner.build_request(self.inner_ctx(ctx, with_body=True))
+
+    def parse_error(self, ctx: RelayContext, status: int, content_type: str, content: bytes) -> UpstreamFailure:
+        return self.inner.parse_error(self.inner_ctx(ctx), status, content_type, content)
+
+    def _inner_json(self, ctx: RelayContext, status: int, content_type: str,
+                    content: bytes) -> tuple[ParsedResponse, Any] | UpstreamFailure:
+        """The inner adaptor's parsed answer and its decoded JSON body, or the failure to return."""
+        parsed = self.inner.parse_response(self.inner_ctx(ctx), status, content_type, content)
+        if isinstance(parsed, UpstreamFailure):
+            return parsed
+        try:
+            return parsed, json.loads(parsed.body)
+        except ValueError:
+            return UpstreamFailure(502, "upstream returned invalid JSON")
+
+
+class SurfaceBridge(_Bridge):
+    """A Claude or Gemini client served by an adaptor that speaks OpenAI chat."""
 
     def inner_ctx(self, ctx: RelayContext, *, with_body: bool = False) -> RelayContext:
         """The attempt as the inner adaptor sees it: an OpenAI chat request (the body only when sent)."""
@@ -185,18 +209,12 @@ class SurfaceBridge(Adaptor):
         return dataclasses.replace(ctx, mode=Mode.CHAT, body=body, raw_body=raw or b"", client_wants_usage=False,
                                    headers={})
 
-    def build_request(self, ctx: RelayContext) -> UpstreamRequest:
-        return self.inner.build_request(self.inner_ctx(ctx, with_body=True))
-
     def parse_response(self, ctx: RelayContext, status: int, content_type: str,
                        content: bytes) -> ParsedResponse | UpstreamFailure:
-        parsed = self.inner.parse_response(self.inner_ctx(ctx), status, content_type, content)
-        if isinstance(parsed, UpstreamFailure):
-            return parsed
-        try:
-            completion = json.loads(parsed.body)
-        except ValueError:
-            return UpstreamFailure(502, "upstream returned invalid JSON")
+        outcome = self._inner_json(ctx, status, content_type, content)
+        if isinstance(outcome, UpstreamFailure):
+            return outcome
+        parsed, completion = outcome
         if not isinstance(completion, dict):
             return UpstreamFailure(502, "upstream returned an unexpected answer")
         usage = parsed.usage or self._estimate(ctx, completion)
@@ -211,9 +229,6 @@ class SurfaceBridge(Adaptor):
         return Usage(prompt_tokens=prompt_tokens(self.surface, ctx.origin_model, ctx.body),
                      completion_tokens=tokenizer.count_tokens(answer_text(completion), ctx.origin_model),
                      estimated=True)
-
-    def parse_error(self, ctx: RelayContext, status: int, content_type: str, content: bytes) -> UpstreamFailure:
-        return self.inner.parse_error(self.inner_ctx(ctx), status, content_type, content)
 
     def stream_translator(self, ctx: RelayContext) -> StreamTranslator:
         return SurfaceStream(ctx, self.inner.stream_translator(self.inner_ctx(ctx)))
@@ -239,16 +254,9 @@ class OfflineCounter(Adaptor):
         raise TypeError("an offline counter sends nothing upstream; the pipeline calls answer()")
 
 
-class GeminiEmbedBridge(Adaptor):
+class GeminiEmbedBridge(_Bridge):
     """Gemini embedContent / batchEmbedContents served by a channel that speaks OpenAI's /v1/embeddings:
     one input per content, the vectors back in Gemini's shape, billed on the upstream's usage."""
-
-    def __init__(self, inner: Adaptor, surface: str) -> None:
-        self.inner = inner
-        self.surface = surface
-        self.name = inner.name
-        self.default_base_url = inner.default_base_url
-        self.modes = frozenset({surface})
 
     def inner_ctx(self, ctx: RelayContext, *, with_body: bool = False) -> RelayContext:
         body = raw = None
@@ -257,18 +265,12 @@ class GeminiEmbedBridge(Adaptor):
             raw = dumps(body).encode("utf-8")
         return dataclasses.replace(ctx, mode=Mode.EMBEDDINGS, body=body, raw_body=raw or b"", headers={})
 
-    def build_request(self, ctx: RelayContext) -> UpstreamRequest:
-        return self.inner.build_request(self.inner_ctx(ctx, with_body=True))
-
     def parse_response(self, ctx: RelayContext, status: int, content_type: str,
                        content: bytes) -> ParsedResponse | UpstreamFailure:
-        parsed = self.inner.parse_response(self.inner_ctx(ctx), status, content_type, content)
-        if isinstance(parsed, UpstreamFailure):
-            return parsed
-        try:
-            answer = json.loads(parsed.body)
-        except ValueError:
-            return UpstreamFailure(502, "upstream returned invalid JSON")
+        outcome = self._inner_json(ctx, status, content_type, content)
+        if isinstance(outcome, UpstreamFailure):
+            return outcome
+        parsed, answer = outcome
         expected = len(gemini_to_openai.embed_items(ctx.body or {}))
         out = openai_to_gemini.embed_response(answer, expected, batch=self.surface == Mode.GEMINI_BATCH_EMBED) \
             if isinstance(answer, dict) else None
@@ -277,6 +279,3 @@ class GeminiEmbedBridge(Adaptor):
         usage = parsed.usage or Usage(prompt_tokens=prompt_tokens(self.surface, ctx.origin_model, ctx.body),
                                       estimated=True)
         return ParsedResponse(dumps(out).encode("utf-8"), "application/json", usage)
-
-    def parse_error(self, ctx: RelayContext, status: int, content_type: str, content: bytes) -> UpstreamFailure:
-        return self.inner.parse_error(self.inner_ctx(ctx), status, content_type, content)
