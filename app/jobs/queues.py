@@ -47,6 +47,8 @@ class InProcessRunner:
 
 
 def init_jobs(app) -> None:
+    from app.jobs import channel_alerts  # noqa: F401 - connects the channel status mail to app.relay.health
+
     app.extensions["sluice_jobs"] = None if app.config.get("REDIS_URL") else InProcessRunner(app)
 
 

@@ -8,6 +8,10 @@ is only a rate limit, a 5xx, a timeout or a network error never disables.
 On a multi-key channel the failing key is disabled (`other_info.key_status[index] = 3`); the channel
 itself only when no enabled key is left. Every disable writes a system log row (type 4) for the admins
 and bumps the "channels" cache so every process stops routing to it within a second.
+
+The status change itself is a conditional UPDATE (`WHERE status = <the status read>`), so of two processes
+racing to disable (or re-enable) one channel exactly one changes it; only that one sends
+`channel_status_changed` after its transaction commits (app.jobs.channel_alerts mails the root user).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import json
 import logging
 import time
 
+from blinker import Namespace
+from flask import current_app
 from sqlalchemy import select, update
 
 from app.billing import ledger
@@ -32,6 +38,17 @@ KEY_ENABLED = 1
 KEY_AUTO_DISABLED = 3
 _channels = Channel.__table__
 _abilities = Ability.__table__
+# Sent once per channel status change, after it committed: (app, channel_id=, name=, enabled=, reason=).
+channel_status_changed = Namespace().signal("channel-status-changed")
+
+
+def _announce(channel_id: int, name: str, *, enabled: bool, reason: str) -> None:
+    """Tell the listeners; they only enqueue work, and a failing one never undoes the change."""
+    try:
+        channel_status_changed.send(current_app._get_current_object(), channel_id=channel_id, name=name,
+                                    enabled=enabled, reason=reason)
+    except Exception:  # noqa: BLE001 - a notification must never break the request that caused it
+        log.exception("could not announce the status change of channel %s", channel_id)
 
 
 def should_disable(channel: ChannelInfo, failure: UpstreamFailure) -> bool:
@@ -102,14 +119,27 @@ def disable(channel_id: int, key_index: int, reason: str) -> bool:
         if not changed:
             return False
         values["other_info"] = json.dumps(info, ensure_ascii=False, separators=(",", ":"))
-        conn.execute(update(_channels).where(c.id == channel_id).values(**values))
+        if not _update_if_unchanged(conn, channel_id, row.status, values):
+            return False
         if "status" in values:
             conn.execute(update(_abilities).where(_abilities.c.channel_id == channel_id).values(enabled=False))
         ledger.insert_log(conn, {"type": LogType.SYSTEM, "created_at": now, "channel_id": channel_id,
                                  "content": f"{what} was disabled automatically: {reason}"})
     log.warning("auto-disabled %s: %s", what, reason)
     bump("channels")
+    if "status" in values:
+        _announce(channel_id, row.name, enabled=False, reason=reason)
     return True
+
+
+def _update_if_unchanged(conn, channel_id: int, status_read: int, values: dict) -> bool:
+    """Write `values` only if the channel's status is still `status_read`; True when a row changed.
+
+    FOR UPDATE already serializes this on PostgreSQL and MySQL; SQLite ignores it, and there the condition
+    is what keeps two racing writers from both changing the status (and both announcing it)."""
+    c = _channels.c
+    result = conn.execute(update(_channels).where(c.id == channel_id, c.status == status_read).values(**values))
+    return result.rowcount == 1
 
 
 def enable(channel_id: int, key_index: int | None = None, *, note: str = "passed a channel test") -> bool:
@@ -136,10 +166,13 @@ def enable(channel_id: int, key_index: int | None = None, *, note: str = "passed
         if not values:
             return False
         values["other_info"] = json.dumps(info, ensure_ascii=False, separators=(",", ":"))
-        conn.execute(update(_channels).where(c.id == channel_id).values(**values))
+        if not _update_if_unchanged(conn, channel_id, row.status, values):
+            return False
         if "status" in values:
             conn.execute(update(_abilities).where(_abilities.c.channel_id == channel_id).values(enabled=True))
         ledger.insert_log(conn, {"type": LogType.SYSTEM, "created_at": now, "channel_id": channel_id,
                                  "content": f"channel #{channel_id} ({row.name}) was re-enabled: {note}"})
     bump("channels")
+    if "status" in values:
+        _announce(channel_id, row.name, enabled=True, reason=note)
     return True
