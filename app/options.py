@@ -259,6 +259,10 @@ SPECS: dict[str, Spec] = {
     # Scheduled channel jobs, in minutes (0 = off): one-api's CHANNEL_TEST_FREQUENCY / CHANNEL_UPDATE_FREQUENCY
     "ChannelTestFrequencyMinutes": Spec("int", 0, minimum=0, maximum=10080),
     "ChannelUpdateFrequencyMinutes": Spec("int", 0, minimum=0, maximum=10080),
+    # Sensitive words (new-api's): prompts holding a listed word are refused before anything is charged
+    "CheckSensitiveEnabled": Spec("bool", False),
+    "CheckSensitiveOnPromptEnabled": Spec("bool", True),
+    "SensitiveWords": Spec("text_lines", []),
     # Logs
     "LogConsumeEnabled": Spec("bool", True),
     "LogRetentionDays": Spec("int", 0, minimum=0),

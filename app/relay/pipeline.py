@@ -1,6 +1,7 @@
 """One relayed request, start to finish. Everything before the first byte is decided here, in the view:
 
     authenticate (401/403) -> parse (400/413) -> model allowed (403) -> price (400) -> route exists (503)
+      -> no sensitive word in the prompt (400, app.relay.sensitive)
       -> the user's request rate allows it (429, ModelRequestRateLimitCount)
       -> plan window allows it (429, app.billing.plans)
       -> reserve (403)                                   [write transaction 1]
@@ -35,7 +36,7 @@ from app import metrics
 from app.billing import plans, pricing, quota
 from app.errors import NoAvailableChannel, UpstreamError
 from app.options import options
-from app.relay import estimate, health, http, ratelimit, routing
+from app.relay import estimate, health, http, ratelimit, routing, sensitive
 from app.relay.adaptors.registry import adaptor_for
 from app.relay.keys import authenticate
 from app.relay.request import ClientRequest, parse_json_request, parse_multipart_request
@@ -72,6 +73,7 @@ def relay(mode: str, *, credential: str | None = None,
         req.calls = pricing.image_calls(req.model, int(req.calls), req.image_size, req.image_quality)
     _check_route(caller, req.model)
     store = options()
+    sensitive.check_prompt(store, mode, req.body)
     amount = pricing.reservation(price, req.prompt_estimate, req.completion_estimate, calls=req.calls,
                                  floor=int(store.get("PreConsumedQuota")))
     if req.audio_seconds_estimate is not None and not price.per_call and not price.free:
@@ -116,7 +118,8 @@ def relay(mode: str, *, credential: str | None = None,
 def count_tokens(mode: str, *, credential: str | None, parse: Callable[[bytes], ClientRequest]) -> Response:
     """A token-counting request (Claude count_tokens, Gemini countTokens), checked like any other:
 
-        authenticate (401/403) -> parse (400) -> model allowed (403) -> route exists (503) -> request rate (429)
+        authenticate (401/403) -> parse (400) -> model allowed (403) -> route exists (503)
+          -> no sensitive word (400) -> request rate (429)
           -> attempts, as in `relay`; a channel that cannot count natively is answered by the tokenizer
           -> one quota-0 log row                    [write transaction 1]
 
@@ -129,6 +132,7 @@ def count_tokens(mode: str, *, credential: str | None, parse: Callable[[bytes], 
     caller.check_model(req.model)
     _check_route(caller, req.model)
     store = options()
+    sensitive.check_prompt(store, mode, req.body)
     ratelimit.check_user_rate(caller.user.id, int(store.get("ModelRequestRateLimitCount")))
     ctx = RelayContext(mode=mode, origin_model=req.model, stream=False, body=req.body, raw_body=req.raw,
                        user_id=caller.user.id, token_id=caller.key.token_id, group=caller.group,

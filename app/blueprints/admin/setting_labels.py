@@ -93,6 +93,9 @@ LABELS = {
     "ChannelTestFrequencyMinutes": _l("Test all channels every (minutes, 0 = never)"),
     "ChannelUpdateFrequencyMinutes": _l("Refresh channel balances every (minutes, 0 = never)"),
     "AutomaticDisableKeywords": _l("Error texts that disable a channel (one per line)"),
+    "CheckSensitiveEnabled": _l("Sensitive-word filtering"),
+    "CheckSensitiveOnPromptEnabled": _l("Check prompts for sensitive words"),
+    "SensitiveWords": _l("Sensitive words (one per line)"),
 }
 
 HELP = {
@@ -123,4 +126,6 @@ HELP = {
                               "e.g. https://wechat.example.com."),
     "WeChatAccountQRCodeImageURL": _l("An https:// image of the official account's QR code, shown on the login "
                                       "page."),
+    "SensitiveWords": _l("Matched anywhere in the prompt, ignoring case; a request holding one is refused with "
+                         "sensitive_words_detected before anything is charged or sent upstream."),
 }

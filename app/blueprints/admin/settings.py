@@ -43,6 +43,7 @@ GROUPS: list[tuple[str, object, list[str]]] = [
     ("health", _l("Channel auto-disable"), [
         "AutomaticDisableChannelEnabled", "AutomaticEnableChannelEnabled", "ChannelDisableThreshold",
         "AutomaticDisableKeywords", "ChannelTestFrequencyMinutes", "ChannelUpdateFrequencyMinutes"]),
+    ("sensitive", _l("Sensitive words"), ["CheckSensitiveEnabled", "CheckSensitiveOnPromptEnabled", "SensitiveWords"]),
 ]
 _GROUPED = {key for _, _, keys in GROUPS for key in keys}
 # Options added later by other features still get a form, until someone files them in a group.
