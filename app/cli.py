@@ -71,14 +71,15 @@ def rq_cron_command() -> None:
 
 @click.command("import-oneapi")
 @click.option("--database-url", required=True,
-              help="The one-api / new-api database: a URL such as sqlite:////data/one-api.db, "
+              help="The one-api / new-api / Veloera database: a URL such as sqlite:////data/one-api.db, "
                    "postgres://user:pass@host/oneapi or mysql://user:pass@host/oneapi, or one-api's SQL_DSN "
                    "as it is (user:pass@tcp(host:3306)/oneapi).")
-@click.option("--flavor", type=click.Choice(["auto", "one-api", "new-api"]), default="auto", show_default=True,
+@click.option("--flavor", type=click.Choice(["auto", "one-api", "new-api", "veloera"]), default="auto",
+              show_default=True,
               help="Which product wrote the database (decides how channel types are numbered).")
 @with_appcontext
 def import_oneapi_command(database_url: str, flavor: str) -> None:
-    """Import users, API keys, channels and redemption codes from one-api / new-api; safe to run again."""
+    """Import users, API keys, channels and redemption codes from one-api / new-api / Veloera; safe to run again."""
     from app.errors import AppError
     from app.services.oneapi_import import import_database
 

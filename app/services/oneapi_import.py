@@ -1,7 +1,8 @@
-"""Import users, API keys, channels and redemption codes from a one-api or new-api database.
+"""Import users, API keys, channels and redemption codes from a one-api, new-api or Veloera database.
 
 Their tables come from gorm structs (one-api model/user.go, token.go, channel.go, redemption.go; new-api adds
-columns and soft deletes). The source is read with SQLAlchemy reflection, so a column that one version lacks
+columns and soft deletes; Veloera, a new-api fork, adds gift codes, check-ins, per-key rate limits and channel
+model prefixes). The source is read with SQLAlchemy reflection, so a column that one version lacks
 is simply absent; every value is checked before it is written, and a row that does not fit is skipped with a
 reason rather than stored half right.
 
@@ -14,10 +15,17 @@ reason rather than stored half right.
   kept. The user's system access token (users.access_token, also in clear) is kept the same way.
 - Channels: one-api numbers channel types differently from new-api (whose numbers we use); ONEAPI_TYPES
   maps them, and a type with no equivalent here is skipped. Abilities are rebuilt for imported channels.
-- Redemption codes: one-api/new-api status 1 enabled, 2 disabled, 3 used -> ours 1, 3, 2.
+- Redemption codes: one-api/new-api status 1 enabled, 2 disabled, 3 used -> ours 1, 3, 2. Veloera's gift
+  codes (is_gift, max_uses, used_count) stay gift codes, and its redemption_logs (who redeemed which gift
+  code) come along, so nobody redeems a gift code here that they already redeemed there.
+- Veloera: flavor "veloera" (detected by redemptions.is_gift, tokens.rate_limit_enabled or
+  channels.model_prefix). It numbers channel types like new-api. users.last_check_in_time is kept. Per-key
+  rate limits have no equivalent here: the key is imported without one, and the summary says so. A channel
+  with a model prefix is skipped (its models would be reachable under other names here).
 
 Idempotent: users by username, keys by key hash, codes by key, channels by (type, name, key, base URL) are
-skipped when they exist. One transaction per table; nothing of a table is kept if its transaction fails.
+skipped when they exist; gift code redemptions are imported with their code, so only the first time. One
+transaction per table; nothing of a table is kept if its transaction fails.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import MetaData, Table, create_engine, func, select
@@ -38,14 +47,16 @@ from app.cache import bump
 from app.config import normalize_database_url
 from app.errors import ValidationError
 from app.extensions import db
-from app.models import Channel, Redemption, RedemptionStatus, Role, Token, User, UserStatus
+from app.models import Channel, Redemption, RedemptionLog, RedemptionStatus, Role, Token, User, UserStatus
 from app.relay.keys import MAX_KEY_LENGTH
 from app.security import hash_secret, key_hint
 from app.services import channels as channel_service
 from app.services.accounts import clean_email, quota_text
+from app.services.redemption import MAX_GIFT_USES
 from app.validation import clean_text, display_name, username
 
-TABLES = ("users", "tokens", "channels", "redemptions")
+TABLES = ("users", "tokens", "channels", "redemptions", "redemption_logs")
+FLAVORS = ("one-api", "new-api", "veloera")
 MAX_BIGINT = 2**63 - 1
 OAUTH_COLUMNS = {  # ours <- theirs (new-api renamed linux_do_id to linuxdo_id in later versions)
     "github_id": ("github_id",), "oidc_id": ("oidc_id",), "wechat_id": ("wechat_id",),
@@ -67,7 +78,7 @@ SOURCE_REDEMPTION_STATUS = {1: RedemptionStatus.UNUSED, 2: RedemptionStatus.DISA
 
 
 class SourceUnreadable(ValidationError):
-    """The source cannot be read as a one-api / new-api database."""
+    """The source cannot be read as a one-api / new-api / Veloera database."""
 
 
 @dataclass
@@ -133,15 +144,36 @@ def _optional(value: Any, name: str, max_len: int) -> str | None:
     return _text(value, name, max_len) or None
 
 
+def _datetime(value: Any, name: str) -> datetime | None:
+    """A gorm time column (a datetime, or text on SQLite) as naive UTC, like ours."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValidationError(f"{name} is not a date and time") from None
+    if not isinstance(value, datetime):
+        raise ValidationError(f"{name} is not a date and time")
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
 def _live(row: Any) -> bool:
     """False for new-api's soft-deleted rows."""
     return getattr(row, "deleted_at", None) is None
 
 
+def _has(tables: dict[str, Table], table: str, column: str) -> bool:
+    return table in tables and column in tables[table].c
+
+
 def detect_flavor(tables: dict[str, Table]) -> str:
-    """"new-api" when the tables carry new-api's columns, else "one-api" (which decides channel types)."""
-    users, tokens = tables.get("users"), tables.get("tokens")
-    if (users is not None and "aff_count" in users.c) or (tokens is not None and "model_limits_enabled" in tokens.c):
+    """"veloera" when the tables carry columns only Veloera has, "new-api" for new-api's columns, else
+    "one-api" (the flavor decides channel types and which extra columns are read)."""
+    if (_has(tables, "redemptions", "is_gift") or _has(tables, "tokens", "rate_limit_enabled")
+            or _has(tables, "channels", "model_prefix")):
+        return "veloera"
+    if _has(tables, "users", "aff_count") or _has(tables, "tokens", "model_limits_enabled"):
         return "new-api"
     return "one-api"
 
@@ -154,7 +186,7 @@ def _reflect(conn: Connection) -> dict[str, Table]:
         raise SourceUnreadable(f"could not read the source database: {type(exc).__name__}") from None
     tables = {name: metadata.tables[name] for name in TABLES if name in metadata.tables}
     if "users" not in tables:
-        raise SourceUnreadable("the source has no users table: is it a one-api / new-api database?")
+        raise SourceUnreadable("the source has no users table: is it a one-api / new-api / Veloera database?")
     return tables
 
 
@@ -178,7 +210,7 @@ def _user_ids_by_name() -> dict[str, int]:
     return {name.lower(): user_id for user_id, name in db.session.execute(select(User.id, User.username))}
 
 
-def _import_users(rows: list[Any], result: TableResult) -> dict[int, int]:
+def _import_users(rows: list[Any], flavor: str, result: TableResult) -> dict[int, int]:
     """Insert the users; return source user id -> our user id for every live source user (new or not)."""
     id_map: dict[int, int] = {}
     inviters: dict[int, int] = {}  # our new user id -> source inviter id
@@ -230,7 +262,7 @@ def _import_users(rows: list[Any], result: TableResult) -> dict[int, int]:
             db.session.add(user)
             db.session.flush()
             if user.quota > 0:
-                add_system_log(f"balance imported from one-api/new-api: {quota_text(user.quota)}", user,
+                add_system_log(f"balance imported from {flavor}: {quota_text(user.quota)}", user,
                                quota=user.quota)
             id_map[source_id] = by_name[name.lower()] = user.id
             if inviter:
@@ -264,6 +296,7 @@ def _user_fields(row: Any) -> dict[str, Any]:
         "inviter_id": _int(getattr(row, "inviter_id", 0), "inviter_id", minimum=0),
         "setting": _optional(getattr(row, "setting", None), "setting", 65_535),
         "access_token_hash": hash_secret(access_token) if access_token else None,
+        "last_check_in_time": _datetime(getattr(row, "last_check_in_time", None), "last_check_in_time"),
     }
     if "," in fields["group"]:
         raise ValidationError("group must be a single group name")
@@ -306,6 +339,9 @@ def _import_tokens(rows: list[Any], users: dict[int, int], result: TableResult) 
             known.add(key_hash)
             db.session.add(Token(user_id=users[row.user_id], key_hash=key_hash, key_hint=key_hint(key), **fields))
             result.imported += 1
+            if getattr(row, "rate_limit_enabled", False):
+                result.notes.append(f"key #{row.id} ({fields['name']}): imported without its Veloera rate limit "
+                                    "(per-key rate limits do not exist here)")
 
     _transaction(work)
     bump("tokens")
@@ -372,6 +408,9 @@ def _channel_fields(row: Any, flavor: str) -> dict[str, Any]:
             raise ValidationError(f"one-api channel type {source_type} has no equivalent here")
         channel_type = ONEAPI_TYPES[source_type]
         base_url = base_url or ONEAPI_CUSTOM_BASE_URLS.get(source_type, "")
+    if (mapping.get("model_prefix") or "").strip():
+        raise ValidationError(f"Veloera model prefix {mapping['model_prefix'].strip()!r} has no equivalent here; "
+                              "add this channel by hand")
     keys = channel_service.parse_keys(mapping.get("key") or "")
     if not keys:
         raise ValidationError("the channel has no key")
@@ -402,12 +441,28 @@ def _channel_fields(row: Any, flavor: str) -> dict[str, Any]:
         "balance": _float(mapping.get("balance"), "balance"),
         "balance_updated_time": _int(mapping.get("balance_updated_time"), "balance_updated_time", minimum=0),
         "used_quota": _int(mapping.get("used_quota"), "used_quota", minimum=0),
-        "openai_organization": _optional(mapping.get("openai_organization"), "openai_organization", 255),
+        # gorm names the OpenAIOrganization field open_ai_organization; some schemas were made by hand
+        "openai_organization": _optional(mapping.get("openai_organization") or mapping.get("open_ai_organization"),
+                                         "openai_organization", 255),
     })
     return fields
 
 
-def _import_redemptions(rows: list[Any], users: dict[int, int], result: TableResult) -> None:
+def _gift_fields(mapping: Any) -> dict[str, Any]:
+    """Veloera's gift code columns as ours: max_uses -1 (unlimited) or 1..MAX_GIFT_USES, used_count >= 0."""
+    if not mapping.get("is_gift"):
+        return {}
+    max_uses = _int(mapping.get("max_uses"), "max_uses", minimum=-1, default=-1)
+    if max_uses == 0 or max_uses > MAX_GIFT_USES:
+        raise ValidationError("max_uses must be -1 (unlimited) or between 1 and 1000000000")
+    return {"is_gift": True, "max_uses": max_uses,
+            "used_count": _int(mapping.get("used_count"), "used_count", minimum=0)}
+
+
+def _import_redemptions(rows: list[Any], users: dict[int, int], result: TableResult) -> dict[int, Redemption]:
+    """Insert the codes; return source code id -> the gift codes imported now (their redemptions follow)."""
+    gifts: dict[int, Redemption] = {}
+
     def work() -> None:
         known = set(db.session.scalars(select(Redemption.key)))
         for row in rows:
@@ -431,6 +486,7 @@ def _import_redemptions(rows: list[Any], users: dict[int, int], result: TableRes
                     "redeemed_time": _int(mapping.get("redeemed_time"), "redeemed_time", minimum=0),
                     "valid_until": max(_int(mapping.get("expired_time"), "expired_time", minimum=-1), 0),
                 }
+                gift = _gift_fields(mapping)
             except ValidationError as exc:
                 result.skip(f"redemption code #{row.id}: {exc.message}")
                 continue
@@ -438,12 +494,48 @@ def _import_redemptions(rows: list[Any], users: dict[int, int], result: TableRes
                 result.existing += 1
                 continue
             known.add(key)
-            used = status == RedemptionStatus.USED
-            db.session.add(Redemption(
-                key=key, status=status, user_id=users.get(creator),
-                used_user_id=users.get(redeemer) if used else None,
-                used_count=1 if used else 0, max_uses=-1, **fields,
-            ))
+            if gift:  # who redeemed it is in redemption_logs, not used_user_id
+                code = Redemption(key=key, status=status, user_id=users.get(creator), **gift, **fields)
+                gifts[row.id] = code
+            else:
+                used = status == RedemptionStatus.USED
+                code = Redemption(key=key, status=status, user_id=users.get(creator),
+                                  used_user_id=users.get(redeemer) if used else None,
+                                  used_count=1 if used else 0, max_uses=-1, **fields)
+            db.session.add(code)
+            result.imported += 1
+
+    _transaction(work)
+    return gifts
+
+
+def _import_redemption_logs(rows: list[Any], gifts: dict[int, Redemption], users: dict[int, int],
+                            result: TableResult) -> None:
+    """Veloera's record of who redeemed which gift code, for the gift codes imported in this run (a code
+    imported by an earlier run brought its records then)."""
+    def work() -> None:
+        seen: set[tuple[int, int]] = set()
+        for row in rows:
+            mapping = row._mapping
+            code = gifts.get(mapping.get("redemption_id"))
+            if code is None:
+                result.existing += 1
+                continue
+            user_id = users.get(mapping.get("user_id"))
+            if user_id is None:
+                result.skip(f"gift code redemption #{row.id}: its user was not imported")
+                continue
+            try:
+                used_time = _int(mapping.get("used_time"), "used_time", minimum=0)
+            except ValidationError as exc:
+                result.skip(f"gift code redemption #{row.id}: {exc.message}")
+                continue
+            if (code.id, user_id) in seen:
+                result.skip(f"gift code redemption #{row.id}: a second redemption of one code by one user")
+                continue
+            seen.add((code.id, user_id))
+            db.session.add(RedemptionLog(redemption_id=code.id, user_id=user_id, used_time=used_time,
+                                         quota=code.quota))
             result.imported += 1
 
     _transaction(work)
@@ -467,8 +559,8 @@ def import_database(database: str, *, flavor: str = "auto") -> ImportSummary:
     Raises SourceUnreadable (a ValidationError) when the source cannot be read or has no users table; after that,
     each table commits on its own, and rows that do not fit are counted and explained in the summary.
     """
-    if flavor not in ("auto", "one-api", "new-api"):
-        raise ValidationError('flavor must be "auto", "one-api" or "new-api"')
+    if flavor != "auto" and flavor not in FLAVORS:
+        raise ValidationError('flavor must be "auto", "one-api", "new-api" or "veloera"')
     try:
         engine = create_engine(source_url(database))
     except (SQLAlchemyError, ValueError) as exc:
@@ -484,9 +576,10 @@ def import_database(database: str, *, flavor: str = "auto") -> ImportSummary:
         engine.dispose()
 
     summary.tables = {name: TableResult() for name in TABLES}
-    users = _import_users(rows["users"], summary.tables["users"])
+    users = _import_users(rows["users"], summary.flavor, summary.tables["users"])
     _import_tokens(rows["tokens"], users, summary.tables["tokens"])
     _import_channels(rows["channels"], summary.flavor, summary.tables["channels"])
-    _import_redemptions(rows["redemptions"], users, summary.tables["redemptions"])
+    gifts = _import_redemptions(rows["redemptions"], users, summary.tables["redemptions"])
+    _import_redemption_logs(rows["redemption_logs"], gifts, users, summary.tables["redemption_logs"])
     bump("users")
     return summary

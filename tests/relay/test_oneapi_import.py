@@ -18,6 +18,7 @@ from app.models import (
     Log,
     LogType,
     Redemption,
+    RedemptionLog,
     RedemptionStatus,
     Role,
     Token,
@@ -332,3 +333,168 @@ def test_one_apis_go_mysql_dsn_is_understood(dsn, expected):
 def test_urls_pass_through_with_our_drivers():
     assert source_url(" postgres://u:p@h/d ") == "postgresql+psycopg://u:p@h/d"
     assert source_url("sqlite:////data/one-api.db") == "sqlite:////data/one-api.db"
+
+
+VELOERA_KEY = "Ve1oeraKeyOfDora000000000000000000000000000000AB"
+LIMITED_VELOERA_KEY = "Ve1oeraRateLimited000000000000000000000000000000"
+
+
+def veloera_schema() -> list[str]:
+    """Veloera's tables as gorm's AutoMigrate makes them on SQLite from model/user.go, token.go, channel.go and
+    redemption.go (gorm's column names: OpenAIOrganization -> open_ai_organization, AffHistoryQuota ->
+    aff_history; bool -> numeric, time.Time -> datetime)."""
+    return [
+        'CREATE TABLE "users" (id integer PRIMARY KEY, username text UNIQUE, password text NOT NULL, '
+        'display_name text, role integer DEFAULT 1, status integer DEFAULT 1, email text, github_id text, '
+        'oidc_id text, wechat_id text, telegram_id text, access_token char(32) UNIQUE, quota integer DEFAULT 0, '
+        'used_quota integer DEFAULT 0, request_count integer DEFAULT 0, "group" varchar(64) DEFAULT \'default\', '
+        'aff_code varchar(32) UNIQUE, aff_count integer DEFAULT 0, aff_quota integer DEFAULT 0, '
+        'aff_history integer DEFAULT 0, inviter_id integer, deleted_at datetime, linux_do_id text, setting text, '
+        'last_check_in_time datetime)',
+        'CREATE TABLE "tokens" (id integer PRIMARY KEY, user_id integer, "key" char(48) UNIQUE, '
+        'status integer DEFAULT 1, name text, created_time integer, accessed_time integer, '
+        'expired_time integer DEFAULT -1, remain_quota integer DEFAULT 0, unlimited_quota numeric DEFAULT false, '
+        'used_quota integer DEFAULT 0, model_limits_enabled numeric DEFAULT false, model_limits text, '
+        'allow_ips text, "group" varchar(32) DEFAULT \'\', rate_limit_enabled numeric DEFAULT false, '
+        'frequency integer DEFAULT 60, "limit" integer DEFAULT 1000, successful_limit integer DEFAULT 10)',
+        'CREATE TABLE "channels" (id integer PRIMARY KEY, type integer DEFAULT 0, "key" text NOT NULL, '
+        'open_ai_organization text, test_model text, status integer DEFAULT 1, name text, weight integer DEFAULT 0, '
+        'created_time integer, test_time integer, response_time integer, base_url text DEFAULT \'\', other text, '
+        'balance real, balance_updated_time integer, models text, "group" varchar(64) DEFAULT \'default\', '
+        'used_quota integer DEFAULT 0, model_mapping text, status_code_mapping varchar(1024) DEFAULT \'\', '
+        'priority integer DEFAULT 0, auto_ban integer DEFAULT 1, other_info text, tag text, setting text, '
+        'param_override text, model_prefix varchar(64) DEFAULT \'\')',
+        'CREATE TABLE "redemptions" (id integer PRIMARY KEY, user_id integer, "key" char(32) UNIQUE, '
+        'status integer DEFAULT 1, name text, quota integer DEFAULT 100, created_time integer, '
+        'redeemed_time integer, used_user_id integer, is_gift numeric DEFAULT false, max_uses integer DEFAULT -1, '
+        'used_count integer DEFAULT 0, deleted_at datetime)',
+        'CREATE TABLE "redemption_logs" (id integer PRIMARY KEY, redemption_id integer, user_id integer, '
+        'used_time integer)',
+    ]
+
+
+def veloera_rows(upstream_origin: str) -> dict[str, list[dict]]:
+    user = {"display_name": "", "email": "", "github_id": "", "oidc_id": "", "wechat_id": "", "telegram_id": "",
+            "linux_do_id": "", "quota": 0, "used_quota": 0, "request_count": 0, "group": "default", "aff_count": 0,
+            "aff_quota": 0, "aff_history": 0, "inviter_id": 0, "role": 1, "status": 1, "deleted_at": None,
+            "setting": "", "last_check_in_time": None}
+    token = {"status": 1, "created_time": 1750000000, "accessed_time": 0, "expired_time": -1, "remain_quota": 0,
+             "unlimited_quota": True, "used_quota": 0, "model_limits_enabled": False, "model_limits": "",
+             "allow_ips": "", "group": "", "rate_limit_enabled": False, "frequency": 60, "limit": 1000,
+             "successful_limit": 10}
+    channel = {"status": 1, "weight": 0, "created_time": 1750000000, "test_time": 0, "response_time": 0,
+               "other": "", "balance": 0, "balance_updated_time": 0, "group": "default", "used_quota": 0,
+               "model_mapping": "", "status_code_mapping": "", "priority": 0, "auto_ban": 1, "other_info": "",
+               "tag": None, "setting": None, "param_override": None, "model_prefix": "",
+               "open_ai_organization": None, "test_model": None}
+    code = {"user_id": 1, "status": 1, "created_time": 1750000000, "redeemed_time": 0, "used_user_id": 0,
+            "is_gift": False, "max_uses": -1, "used_count": 0, "deleted_at": None}
+    return {
+        "users": [
+            {**user, "id": 1, "username": "vroot", "password": go_bcrypt("vroot-old-pass"), "role": 100,
+             "aff_code": "VrOt"},
+            {**user, "id": 2, "username": "dora", "password": go_bcrypt("dora-old-pass"), "quota": 800_000,
+             "email": "dora@example.com", "aff_code": "DoRa", "inviter_id": 1,
+             "last_check_in_time": datetime(2025, 6, 1, 8, 30)},
+            {**user, "id": 3, "username": "eve", "password": go_bcrypt("eve-old-pass"), "aff_code": "EvE1"},
+        ],
+        "tokens": [
+            {**token, "id": 1, "user_id": 2, "key": VELOERA_KEY, "name": "main"},
+            {**token, "id": 2, "user_id": 2, "key": LIMITED_VELOERA_KEY, "name": "throttled",
+             "rate_limit_enabled": True, "frequency": 60, "limit": 5},
+        ],
+        "channels": [
+            {**channel, "id": 1, "type": 1, "key": UPSTREAM_KEY, "name": "openai", "base_url": upstream_origin,
+             "models": "gpt-4o-mini", "open_ai_organization": "org-veloera", "tag": "main"},
+            {**channel, "id": 2, "type": 43, "key": "sk-ds", "name": "deepseek", "models": "deepseek-chat"},
+            {**channel, "id": 3, "type": 1, "key": "sk-prefixed", "name": "prefixed", "models": "gpt-4o",
+             "model_prefix": "azure/"},
+        ],
+        "redemptions": [
+            {**code, "id": 1, "key": "a" * 32, "name": "single", "quota": 1000},
+            {**code, "id": 2, "key": "b" * 32, "name": "gift", "quota": 5000, "is_gift": True, "max_uses": 3,
+             "used_count": 1},
+            {**code, "id": 3, "key": "f" * 32, "name": "gift-unlimited", "quota": 700, "is_gift": True},
+            {**code, "id": 4, "key": "g" * 32, "name": "gift-broken", "quota": 700, "is_gift": True, "max_uses": 0},
+        ],
+        "redemption_logs": [
+            {"id": 1, "redemption_id": 2, "user_id": 2, "used_time": 1750000100},
+            {"id": 2, "redemption_id": 2, "user_id": 99, "used_time": 1750000200},
+        ],
+    }
+
+
+def test_veloera_database(app, tmp_path, relay_url, sdk, mock_upstream):
+    url = f"sqlite:///{tmp_path / 'veloera.db'}"
+    build_source(url, veloera_rows(mock_upstream.origin), veloera_schema())
+    result = run_import(app, url)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "source: veloera" in out
+    assert "users: 3 imported, 0 already here, 0 skipped" in out
+    assert "tokens: 2 imported, 0 already here, 0 skipped" in out
+    assert "key #2 (throttled): imported without its Veloera rate limit" in out
+    assert "channels: 2 imported, 0 already here, 1 skipped" in out
+    assert "channel #3 (prefixed): Veloera model prefix 'azure/' has no equivalent here" in out
+    assert "redemptions: 3 imported, 0 already here, 1 skipped" in out
+    assert "redemption code #4: max_uses must be -1 (unlimited) or between 1 and" in out
+    assert "redemption_logs: 1 imported, 0 already here, 1 skipped" in out
+    assert "gift code redemption #2: its user was not imported" in out
+
+    dora = user_named("dora")
+    assert (dora.quota, dora.email, dora.aff_code, dora.role) == (800_000, "dora@example.com", "DoRa", Role.USER)
+    assert dora.last_check_in_time == datetime(2025, 6, 1, 8, 30)
+    assert dora.inviter_id == user_named("vroot").id and user_named("vroot").role == Role.ROOT
+    channels = {c.name: c for c in db.session.scalars(select(Channel))}
+    assert (channels["openai"].type, channels["openai"].openai_organization, channels["openai"].tag) == (
+        1, "org-veloera", "main")
+    assert channels["deepseek"].type == 43  # Veloera numbers channel types like new-api
+    codes = {r.name: r for r in db.session.scalars(select(Redemption))}
+    assert (codes["single"].is_gift, codes["single"].max_uses, codes["single"].used_count) == (False, -1, 0)
+    gift = codes["gift"]
+    assert (gift.is_gift, gift.max_uses, gift.used_count, gift.status) == (True, 3, 1, RedemptionStatus.UNUSED)
+    assert (codes["gift-unlimited"].is_gift, codes["gift-unlimited"].max_uses) == (True, -1)
+    [record] = db.session.scalars(select(RedemptionLog)).all()
+    assert (record.redemption_id, record.user_id, record.used_time, record.quota) == (gift.id, dora.id,
+                                                                                     1750000100, 5000)
+    release()
+
+    # The old password signs in; dora already redeemed the gift code in Veloera, eve has not.
+    dora_client = app.test_client()
+    login = dora_client.post("/api/user/login", json={"username": "dora", "password": "dora-old-pass"})
+    assert login.status_code == 200, login.get_json()
+    twice = dora_client.post("/api/user/topup", json={"key": "b" * 32})
+    assert twice.status_code == 400 and "already redeemed this gift code" in twice.get_json()["message"]
+    release()
+    eve_client = app.test_client()
+    assert eve_client.post("/api/user/login", json={"username": "eve", "password": "eve-old-pass"}).status_code == 200
+    redeemed = eve_client.post("/api/user/topup", json={"key": "b" * 32})
+    assert redeemed.get_json()["success"] is True, redeemed.get_json()
+    assert redeemed.get_json()["data"] == {"quota": 5000, "is_gift": True}
+    release()
+
+    # The old key calls the relay through the imported channel.
+    set_options(ModelRatio={"gpt-4o-mini": 1}, CompletionRatio={"gpt-4o-mini": 1}, PreConsumedQuota=0)
+    reply = sdk("sk-" + VELOERA_KEY).chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    assert reply.choices[0].message.content
+    assert mock_upstream.last_request.api_key == UPSTREAM_KEY
+
+    again = run_import(app, url)
+    assert again.exit_code == 0, again.output
+    assert "users: 0 imported, 3 already here, 0 skipped" in again.output
+    assert "tokens: 0 imported, 2 already here, 0 skipped" in again.output
+    assert "channels: 0 imported, 2 already here, 1 skipped" in again.output
+    assert "redemptions: 0 imported, 3 already here, 1 skipped" in again.output
+    assert "redemption_logs: 0 imported, 2 already here, 0 skipped" in again.output
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(RedemptionLog)) == 2  # eve's, made here, and dora's
+
+
+def test_flavor_can_be_forced(app, tmp_path):
+    url = f"sqlite:///{tmp_path / 'veloera.db'}"
+    build_source(url, {}, veloera_schema())
+    assert "source: veloera" in run_import(app, url, "--flavor", "veloera").output
+    forced = run_import(app, url, "--flavor", "new-api")
+    assert forced.exit_code == 0 and "source: new-api" in forced.output
+    assert run_import(app, url, "--flavor", "two-api").exit_code != 0
