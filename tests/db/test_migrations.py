@@ -16,7 +16,7 @@ from app.extensions import db
 EXPECTED_TABLES = {
     "users", "tokens", "channels", "abilities", "logs", "quota_data", "redemptions", "redemption_logs",
     "topups", "midjourney", "tasks", "options", "setup", "checkins", "quota_types", "plans",
-    "user_subscriptions",
+    "user_subscriptions", "two_fa", "two_fa_backup_codes",
 }
 
 
