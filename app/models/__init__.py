@@ -15,5 +15,6 @@ from app.models.user import Role, User, UserStatus
 __all__ = [
     "Ability", "Channel", "ChannelStatus", "CheckIn", "Log", "LogType", "QuotaData", "Option", "Setup",
     "Plan", "QuotaType", "UserSubscription", "Redemption", "RedemptionLog", "RedemptionStatus",
-    "Midjourney", "Task", "Token", "TokenStatus", "TopUp", "TopUpStatus", "TwoFA", "TwoFABackupCode", "Role", "User", "UserStatus",
+    "Midjourney", "Task", "Token", "TokenStatus", "TopUp", "TopUpStatus", "TwoFA", "TwoFABackupCode",
+    "Role", "User", "UserStatus",
 ]
