@@ -38,6 +38,11 @@ PROMPT_FIELDS: dict[str, tuple[str, ...]] = {
     Mode.GEMINI_BATCH_EMBED: ("requests",),
     Mode.RESPONSES: ("instructions", "input"),
     Mode.RERANK: ("query", "documents"),
+    # The asynchronous task submits, by platform (app.relay.tasks), on the body as it goes upstream: fields
+    # a platform does not forward (Suno's `lyrics`, not in suno.FIELDS) never reach a provider.
+    "midjourney": ("prompt",),
+    "suno": ("prompt", "gpt_description_prompt"),
+    "video": ("prompt",),
 }
 # Keys under which a string is not text someone wrote: media, ids, roles, opaque signatures.
 NOT_TEXT = frozenset({

@@ -1,6 +1,7 @@
 """One task submission, start to finish:
 
     model allowed (403) -> price (400) -> channel: pinned, the origin task's, or routed (503)
+      -> no sensitive word in the prompt (400, app.relay.sensitive)
       -> plan window (429) -> reserve                                     [write transaction 1]
       -> send through the shared HTTP helper; another channel after network trouble, 5xx, 429, 401/403
       -> accepted: save the task row [2], settle with a consume log row [3]
@@ -30,7 +31,7 @@ from app.errors import NoAvailableChannel, ValidationError
 from app.extensions import db
 from app.models import LogType, Midjourney, Task
 from app.options import options
-from app.relay import health, http, routing
+from app.relay import health, http, routing, sensitive
 from app.relay.adaptors.registry import task_adaptor
 from app.relay.keys import Caller
 from app.relay.tasks import midjourney, suno, video
@@ -119,6 +120,7 @@ def submit(s: Submission) -> SubmitVerdict:
     amount = 0 if sub.free or price.free else _call_quota(price, sub)
     _check_route(s)
     store = options()
+    sensitive.check_prompt(store, s.platform, sub.body)
     retries = 0 if (caller.pinned_channel is not None or s.fixed_channel is not None) else int(store.get("RetryTimes"))
     plans.check_plan_allows(caller.user.id, sub.model, amount)
     reservation = quota.reserve(caller.user.id, caller.key.token_id, amount, unlimited=caller.key.unlimited)
