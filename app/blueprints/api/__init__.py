@@ -22,6 +22,7 @@ from app.blueprints.api import (  # noqa: E402,F401
     status,
     task,
     token,
+    twofa,
     usage,
     user,
     users,

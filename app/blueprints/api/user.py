@@ -15,6 +15,7 @@ from flask_login import current_user, login_user, logout_user
 from app.blueprints.api import bp
 from app.extensions import limiter
 from app.services import accounts
+from app.web import second_step
 from app.web.api import json_body, ok
 from app.web.auth import user_required
 from app.web.turnstile import turnstile_required
@@ -49,8 +50,19 @@ def user_login():
     """`{username, password}` -> a fresh session cookie and the user's public fields."""
     body = json_body()
     user = accounts.authenticate(body.get("username"), body.get("password"))
+    if second_step.needs_second_step(user):
+        second_step.begin(user)
+        return ok({"require_2fa": True}, message="enter the code from your authenticator app")
     session.clear()  # a new session for a new sign-in: nothing carries over from before
     login_user(user)
+    return ok(accounts.public_profile(user))
+
+
+@bp.post("/user/login/2fa")
+@login_limit
+def user_login_2fa():
+    """`{code}`: a TOTP or backup code finishing the sign-in that answered require_2fa (within 5 minutes)."""
+    user = second_step.finish(json_body().get("code"))
     return ok(accounts.public_profile(user))
 
 
