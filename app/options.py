@@ -110,6 +110,35 @@ def _check_pay_methods(methods: list) -> str | None:
     return None
 
 
+MAX_AMOUNT_OPTIONS = 50
+MAX_TOPUP_DOLLARS = 1_000_000  # payments.MAX_TOPUP_AMOUNT: the largest amount one order may hold
+
+
+def _is_topup_amount(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_TOPUP_DOLLARS
+
+
+def _check_amount_options(amounts: list) -> str | None:
+    """new-api's AmountOptions: the preset amounts (whole US dollars of quota) shown as buttons."""
+    if len(amounts) > MAX_AMOUNT_OPTIONS:
+        return f"list at most {MAX_AMOUNT_OPTIONS} amounts"
+    if not all(_is_topup_amount(a) for a in amounts):
+        return f"each amount must be a whole number from 1 to {MAX_TOPUP_DOLLARS}"
+    if len(set(amounts)) != len(amounts):
+        return "an amount is listed twice"
+    return None
+
+
+def _check_amount_discount(discounts: dict) -> str | None:
+    """new-api's AmountDiscount: top-up amount (as text) -> factor of its price, e.g. {"100": 0.95}."""
+    for amount, factor in discounts.items():
+        if not (amount.isascii() and amount.isdigit() and _is_topup_amount(int(amount))) or amount != str(int(amount)):
+            return f"{amount!r} is not a whole amount from 1 to {MAX_TOPUP_DOLLARS}"
+        if not _is_number(factor) or not 0 < factor <= 1:
+            return f"the factor of {amount} must be a number above 0 and at most 1, e.g. 0.95"
+    return None
+
+
 def _check_http_url(value: str) -> str | None:
     if value and not re.fullmatch(r"https?://[^\s]+", value):
         return "must be an http:// or https:// URL, or empty"
@@ -232,6 +261,10 @@ SPECS: dict[str, Spec] = {
     "MinTopUp": Spec("int", 1, minimum=1, maximum=1_000_000),
     "TopupGroupRatio": Spec("ratio_map", {"default": 1, "vip": 1, "svip": 1}),
     "PayMethods": Spec("json_list", DEFAULT_PAY_METHODS, check=_check_pay_methods),
+    "AmountOptions": Spec("json_list", [10, 20, 50, 100, 200, 500], check=_check_amount_options),
+    "AmountDiscount": Spec("json_object", {}, check=_check_amount_discount),
+    # Pending epay orders older than this are cancelled by a scheduled job (0 = never)
+    "EpayOrderExpireHours": Spec("int", 24, minimum=0, maximum=8760),
     # Stripe Checkout: StripePriceId's price times the amount; StripeUnitPrice must be that price's unit amount
     "StripeApiSecret": Spec("str", ""),
     "StripeWebhookSecret": Spec("str", ""),

@@ -1,4 +1,4 @@
-"""Housekeeping jobs: expire tokens, purge old logs."""
+"""Housekeeping jobs: expire tokens, purge old logs, cancel stale epay orders."""
 
 from __future__ import annotations
 
@@ -46,3 +46,14 @@ def purge_old_logs(batch: int = 5000) -> int:
         db.session.commit()
         removed += len(ids)
     return removed
+
+
+def cancel_stale_epay_orders() -> int:
+    """Cancel epay orders left unpaid for EpayOrderExpireHours (0 keeps them pending forever)."""
+    from app.options import get_option
+    from app.services import payments
+
+    hours = get_option("EpayOrderExpireHours")
+    if not hours:
+        return 0
+    return payments.cancel_stale_epay_orders(hours)

@@ -26,6 +26,7 @@ class Periodic:
 SCHEDULE: list[Periodic] = [
     Periodic(maintenance.expire_tokens, "* * * * *"),
     Periodic(maintenance.purge_old_logs, "17 3 * * *"),
+    Periodic(maintenance.cancel_stale_epay_orders, "*/10 * * * *"),
     # After midnight UTC, once yesterday's last requests have settled; before the log purge at 03:17.
     Periodic(usage.verify_yesterday_usage, "37 0 * * *"),
     Periodic(tasks.poll_tasks, "* * * * * */15"),  # every 15 s (croniter's sixth field is seconds)

@@ -74,7 +74,21 @@ def topup_info() -> dict[str, Any]:
         "stripe_unit_price": get_option("StripeUnitPrice"),
         "price": get_option("Price"),
         "topup_link": get_option("TopUpLink"),
+        # new-api's names: the wallet's preset buttons and amount -> price factor (epay only)
+        "amount_options": amount_options(),
+        "discount": get_option("AmountDiscount"),
     }
+
+
+def amount_options() -> list[int]:
+    """The preset amounts (AmountOptions) that an order may hold now: at least MinTopUp, ascending."""
+    minimum = get_option("MinTopUp")
+    return sorted(a for a in get_option("AmountOptions") if minimum <= a <= MAX_TOPUP_AMOUNT)
+
+
+def discount_of(amount: int) -> Decimal:
+    """AmountDiscount's factor for exactly `amount` dollars (new-api's exact-amount rule), else 1."""
+    return Decimal(str(get_option("AmountDiscount").get(str(amount), 1)))
 
 
 # -- quotes ----------------------------------------------------------------------------------------------
@@ -103,9 +117,10 @@ def _group_ratio(group: str) -> Decimal:
 
 
 def price_of(user: User, amount: int) -> Decimal:
-    """What `amount` dollars of quota cost `user`, in the gateway's currency, rounded to the cent."""
-    money = (Decimal(amount) * Decimal(str(get_option("Price"))) * _group_ratio(user.group)).quantize(
-        CENT, rounding=ROUND_HALF_UP)
+    """What `amount` dollars of quota cost `user`, in the gateway's currency, rounded to the cent: Price x
+    the group's TopupGroupRatio x the amount's AmountDiscount."""
+    money = (Decimal(amount) * Decimal(str(get_option("Price"))) * _group_ratio(user.group)
+             * discount_of(amount)).quantize(CENT, rounding=ROUND_HALF_UP)
     if money < CENT:
         raise ValidationError("the amount to pay is below 0.01; top up more", code="amount_too_small")
     if money > MAX_MONEY:
@@ -122,9 +137,11 @@ def quota_of(amount: int) -> int:
 
 
 def quote(user: User, raw_amount: Any) -> dict[str, Any]:
-    """`{amount, money, quota}` for a top-up of `raw_amount` dollars (validated; nothing is written)."""
+    """`{amount, money, quota, discount}` for a top-up of `raw_amount` dollars (validated; nothing is
+    written); `discount` is the AmountDiscount factor already in `money`."""
     amount = parse_amount(raw_amount)
-    return {"amount": amount, "money": price_of(user, amount), "quota": quota_of(amount)}
+    return {"amount": amount, "money": price_of(user, amount), "quota": quota_of(amount),
+            "discount": discount_of(amount)}
 
 
 # -- orders ----------------------------------------------------------------------------------------------
@@ -194,6 +211,37 @@ class OrderAlreadyPaid(Conflict):
     code = "order_already_paid"
 
 
+class OrderCancelled(Conflict):
+    code = "order_not_pending"
+
+
+def _refuse_unless(status: int, completable: tuple[int, ...]) -> None:
+    if status in completable:
+        return
+    if status == TopUpStatus.PAID:
+        raise OrderAlreadyPaid("this order has already been paid")
+    raise OrderCancelled("this order was cancelled")
+
+
+@retry_on_deadlock
+def cancel_stale_epay_orders(max_age_hours: int, now: int | None = None) -> int:
+    """Cancel epay orders still pending `max_age_hours` after they were created; returns how many.
+
+    One conditional UPDATE (status pending -> cancelled), so it and a notify for the same order never
+    both win: the notify's own conditional UPDATE finds the row cancelled and is refused, or it flipped
+    the row to paid first and this leaves it alone. Stripe orders end with their Checkout Session."""
+    now = now_ts() if now is None else now
+    with atomic():
+        cancelled = db.session.execute(
+            update(TopUp).where(TopUp.status == TopUpStatus.PENDING,
+                                TopUp.created_time < now - max_age_hours * 3600,
+                                or_(TopUp.payment_method.is_(None), TopUp.payment_method != STRIPE_METHOD))
+            .values(status=TopUpStatus.CANCELLED).execution_options(synchronize_session=False)).rowcount
+    if cancelled:
+        log.info("cancelled %d epay orders unpaid after %d hours", cancelled, max_age_hours)
+    return cancelled
+
+
 def _find(trade_no: Any) -> TopUp:
     if not isinstance(trade_no, str) or not trade_no.strip() or len(trade_no) > 255:
         raise ValidationError("trade_no is required", code="trade_no_missing")
@@ -210,25 +258,29 @@ def complete_order(trade_no: Any, *, via: str, paid_money: Decimal | None = None
     """Mark a pending order paid and credit its quota, exactly once, in one transaction.
 
     `paid_money`, when the gateway reports it, must equal the order's amount. Raises OrderAlreadyPaid
-    (nothing credited) when the order was paid already, also when a concurrent call won the race."""
+    (nothing credited) when the order was paid already, also when a concurrent call won the race, and
+    OrderCancelled when it was cancelled (cancel_stale_epay_orders, an expired Stripe session). Only an
+    admin (`via="admin"`) may complete a cancelled order: a gateway's late notify is refused, but a buyer
+    who did pay late is credited once staff have checked the payment with the gateway."""
     with atomic():
         order = _find(trade_no)
         if paid_money is not None and paid_money != order.amount:
             raise ValidationError(f"paid amount {paid_money} does not match the order's {order.amount:.2f}",
                                   code="amount_mismatch")
-        if order.status == TopUpStatus.PAID:
-            raise OrderAlreadyPaid("this order has already been paid")
-        if order.status != TopUpStatus.PENDING:
-            raise Conflict("this order was cancelled", code="order_not_pending")
+        completable = (TopUpStatus.PENDING, TopUpStatus.CANCELLED) if via == "admin" else (TopUpStatus.PENDING,)
+        _refuse_unless(order.status, completable)
         now = now_ts()
         values: dict[str, Any] = {"status": TopUpStatus.PAID, "paid_time": now}
         if payment_method:
             values["payment_method"] = payment_method[:64]
         flipped = db.session.execute(
-            update(TopUp).where(TopUp.id == order.id, TopUp.status == TopUpStatus.PENDING).values(**values)
+            update(TopUp).where(TopUp.id == order.id, TopUp.status.in_(completable)).values(**values)
             .execution_options(synchronize_session=False)).rowcount
         if flipped != 1:
-            raise OrderAlreadyPaid("this order has already been paid")
+            # A concurrent call changed the row since we read it: a locking read sees what it became
+            # (a plain read would see MariaDB's old snapshot).
+            _refuse_unless(db.session.scalar(select(TopUp.status).where(TopUp.id == order.id).with_for_update()),
+                           ())
         if not credit_quota(order.user_id, order.quota):
             raise ValidationError("the account of this order cannot receive quota (disabled or deleted)",
                                   code="account_unavailable")

@@ -97,6 +97,16 @@
       .forEach(function (item) { item.checked = box.checked; });
   });
 
+  // <button data-set-amount="50" data-target="#id"> fills that input and fires "input" (so HTMX re-quotes).
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-set-amount]");
+    if (!button) return;
+    var input = document.querySelector(button.getAttribute("data-target"));
+    if (!input) return;
+    input.value = button.getAttribute("data-set-amount");
+    input.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+
   // <textarea data-json="object"> shows whether it holds a JSON object while the user types.
   function checkJson(area) {
     var feedback = area.parentElement.querySelector(".json-feedback");

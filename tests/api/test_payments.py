@@ -3,16 +3,18 @@ and an admin's manual completion. The gateway is tests/mock_epay, a real HTTP se
 
 from __future__ import annotations
 
+import json
 import threading
 from decimal import Decimal
 from urllib.parse import urlencode
 
 import pytest
 import requests
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from werkzeug.serving import make_server
 
 from app.extensions import db
+from app.jobs import maintenance, schedule
 from app.models import Log, LogType, TopUp, TopUpStatus, User
 from app.options import options
 from app.services import epay
@@ -409,3 +411,134 @@ def test_race_notifies_and_admin_completion(race_app):
     assert all(r in (200, 409) for r in results[:5]) and results[5:] == ["success"] * 10
     assert results[:5].count(200) <= 1
     assert balance(user.id) == 2 * QUOTA_PER_DOLLAR and topup_logs(user.id) == 1
+
+
+# -- preset amounts and discounts -------------------------------------------------------------------------
+
+def test_topup_info_exposes_presets_and_discounts_like_new_api(app, user_client, user, gateway):
+    enable_epay(gateway.url, MinTopUp=20, AmountOptions=[500, 10, 20, 100], AmountDiscount={"100": 0.95})
+    data = user_client.get("/api/user/topup/info").get_json()["data"]
+    assert data["amount_options"] == [20, 100, 500]  # sorted, without those under MinTopUp
+    assert data["discount"] == {"100": 0.95}
+
+
+def test_discount_applies_to_the_quote_and_fixes_the_order_price(app, client, user_client, user, epay_on):
+    options().update({"AmountDiscount": {"100": 0.95}, "TopupGroupRatio": {"default": 1, "vip": 0.8}})
+    assert user_client.post("/api/user/amount", json={"amount": 100}).get_json()["data"] == "693.50"
+    assert user_client.post("/api/user/amount", json={"amount": 99}).get_json()["data"] == "722.70"
+    user.group = "vip"
+    db.session.commit()
+    assert user_client.post("/api/user/amount", json={"amount": 100}).get_json()["data"] == "554.80"
+    body = place_order(user_client, amount=100)
+    assert body["data"]["money"] == "554.80"
+    order = order_row(body["trade_no"])
+    assert order.amount == Decimal("554.80") and order.quota == 100 * QUOTA_PER_DOLLAR
+    options().update({"AmountDiscount": {}})  # a later change does not touch the open order
+    requests.post(body["url"], data=body["data"], timeout=10).raise_for_status()
+    assert notify(client, epay_on.notify_params(body["trade_no"])).get_data(as_text=True) == "success"
+    assert balance(user.id) == 100 * QUOTA_PER_DOLLAR
+
+
+@pytest.mark.parametrize("changes", [
+    {"AmountOptions": [0]}, {"AmountOptions": [10, 10]}, {"AmountOptions": [1.5]}, {"AmountOptions": [True]},
+    {"AmountOptions": ["10"]}, {"AmountOptions": [10_000_000]}, {"AmountOptions": {"10": 1}},
+    {"AmountOptions": list(range(1, 60))}, {"AmountDiscount": {"100": 0}}, {"AmountDiscount": {"100": 1.2}},
+    {"AmountDiscount": {"100": -0.5}}, {"AmountDiscount": {"ten": 0.9}}, {"AmountDiscount": {"010": 0.9}},
+    {"AmountDiscount": {"100": "0.9"}}, {"AmountDiscount": {"0": 0.9}}, {"AmountDiscount": [0.9]},
+    {"EpayOrderExpireHours": -1},
+])
+def test_bad_preset_and_discount_options_are_refused(app, root_client, changes):
+    before = {key: options().get(key) for key in changes}
+    response = root_client.put("/api/option/", json={"key": next(iter(changes)),
+                                                     "value": json.dumps(next(iter(changes.values())))})
+    assert response.get_json()["success"] is False, changes
+    assert {key: options().get(key) for key in changes} == before
+
+
+def test_wallet_shows_preset_buttons_and_the_discount(app, user_client, user, epay_on):
+    options().update({"AmountOptions": [10, 100], "AmountDiscount": {"100": 0.95}})
+    page = user_client.get("/console/wallet").get_data(as_text=True)
+    assert 'data-set-amount="10"' in page and 'data-set-amount="100"' in page and "5% off" in page
+    quoted = user_client.post("/console/wallet/quote", data={"amount": "100"}).get_data(as_text=True)
+    assert "693.50" in quoted and 'data-testid="topup-discount"' in quoted
+    plain = user_client.post("/console/wallet/quote", data={"amount": "10"}).get_data(as_text=True)
+    assert "73.00" in plain and 'data-testid="topup-discount"' not in plain
+
+
+# -- stale orders -----------------------------------------------------------------------------------------
+
+def age_order(trade_no: str, hours: float) -> None:
+    db.session.execute(update(TopUp).where(TopUp.trade_no == trade_no)
+                       .values(created_time=TopUp.created_time - int(hours * 3600)))
+    db.session.commit()
+
+
+def test_stale_epay_orders_are_cancelled_and_late_notifies_refused(app, client, user_client, admin_client, user,
+                                                                   epay_on):
+    old, fresh = place_order(user_client, amount=3), place_order(user_client, amount=4)
+    age_order(old["trade_no"], 25)
+    age_order(fresh["trade_no"], 23)
+    options().update({"EpayOrderExpireHours": 0})
+    assert maintenance.cancel_stale_epay_orders() == 0
+    options().update({"EpayOrderExpireHours": 24})
+    assert maintenance.cancel_stale_epay_orders() == 1
+    assert order_row(old["trade_no"]).status == TopUpStatus.CANCELLED
+    assert order_row(fresh["trade_no"]).status == TopUpStatus.PENDING
+    assert maintenance.cancel_stale_epay_orders() == 0
+    # the buyer paid late: the gateway's notify is refused (it will retry), nothing credited
+    requests.post(old["url"], data=old["data"], timeout=10).raise_for_status()
+    late = notify(client, epay_on.notify_params(old["trade_no"]))
+    assert late.status_code == 400 and late.get_data(as_text=True) == "fail"
+    assert balance(user.id) == 0 and topup_logs(user.id) == 0
+    assert user_client.get("/api/user/topup/self").get_json()["data"]["items"][-1]["status"] == "cancelled"
+    # an admin who checked the payment with the gateway completes it, once; the retried notify is then acked
+    done = admin_client.post("/api/user/topup/complete", json={"trade_no": old["trade_no"]})
+    assert done.status_code == 200 and done.get_json()["data"]["status"] == "success"
+    assert notify(client, epay_on.notify_params(old["trade_no"])).get_data(as_text=True) == "success"
+    assert balance(user.id) == 3 * QUOTA_PER_DOLLAR and topup_logs(user.id) == 1
+
+
+def test_stripe_orders_are_not_cancelled_by_the_epay_job(app, user):
+    order = TopUp(user_id=user.id, amount=Decimal("8.00"), quota=QUOTA_PER_DOLLAR, trade_no="stripe-old",
+                  status=TopUpStatus.PENDING, payment_method="stripe", created_time=1, paid_time=0)
+    db.session.add(order)
+    db.session.commit()
+    assert maintenance.cancel_stale_epay_orders() == 0
+    assert order_row("stripe-old").status == TopUpStatus.PENDING
+
+
+def test_the_job_is_scheduled():
+    assert any(entry.func is maintenance.cancel_stale_epay_orders for entry in schedule.SCHEDULE)
+
+
+@pytest.mark.slow
+def test_race_stale_order_job_and_notifies(race_app):
+    """The job and notifies for the same stale order at once: credited once, or cancelled, never both."""
+    enable_epay("http://gateway.invalid")
+    options().update({"EpayOrderExpireHours": 1})
+    user = make_user("payer")
+    expected_credit = 0
+    for attempt in range(4):
+        trade_no = place_order(login_client(race_app, user), amount=1)["trade_no"]
+        age_order(trade_no, 2)
+        order = order_row(trade_no)
+        params = {"pid": PID, "trade_no": f"20240000{attempt}", "out_trade_no": trade_no, "type": "alipay",
+                  "name": "TUC1", "money": f"{order.amount:.2f}", "trade_status": "TRADE_SUCCESS"}
+        params |= {"sign": epay_sign(params, KEY), "sign_type": "MD5"}
+        clients = [race_app.test_client() for _ in range(6)]
+
+        def work(i, clients=clients, params=params):
+            if i < 2:
+                with race_app.app_context():
+                    return maintenance.cancel_stale_epay_orders()
+            return notify(clients[i], params).get_data(as_text=True)
+
+        results = all_at_once(6, work)
+        status = order_row(trade_no).status
+        credited = results[2:].count("success")
+        if status == TopUpStatus.PAID:
+            assert results[:2] == [0, 0] and credited == 4
+        else:
+            assert status == TopUpStatus.CANCELLED and sorted(results[:2]) == [0, 1] and credited == 0
+        expected_credit += QUOTA_PER_DOLLAR if status == TopUpStatus.PAID else 0
+        assert balance(user.id) == expected_credit and topup_logs(user.id) == expected_credit // QUOTA_PER_DOLLAR

@@ -74,6 +74,9 @@ LABELS = {
     "Price": _l("Price of one US dollar of quota"),
     "MinTopUp": _l("Smallest top-up (US dollars of quota)"),
     "TopupGroupRatio": _l("Top-up price ratios by group"),
+    "AmountOptions": _l("Preset top-up amounts"),
+    "AmountDiscount": _l("Top-up discounts by amount"),
+    "EpayOrderExpireHours": _l("Cancel unpaid epay orders after (hours, 0 = never)"),
     "StripeApiSecret": _l("Stripe secret key"),
     "StripeWebhookSecret": _l("Stripe webhook signing secret"),
     "StripePriceId": _l("Stripe price ID"),
@@ -111,6 +114,12 @@ HELP = {
                      "the gateway's code, such as alipay or wxpay."),
     "Price": _l("In the gateway's currency, e.g. 7.3 when it charges yuan."),
     "TopupGroupRatio": _l("A JSON object: group name to a multiplier of the top-up price (1 when absent)."),
+    "AmountOptions": _l("A JSON list of whole amounts (US dollars of quota), e.g. [10, 50, 100]: one button "
+                        "each on the wallet's top-up card."),
+    "AmountDiscount": _l("A JSON object: amount to a factor of its epay price, e.g. {\"100\": 0.95} for 5% off "
+                         "a top-up of exactly 100; other amounts pay the full price."),
+    "EpayOrderExpireHours": _l("A late payment notice for a cancelled order is refused; an administrator can "
+                               "still complete it from the order list."),
     "StripeApiSecret": _l("sk_... or rk_...; Stripe top-up is on when the key, the webhook secret and the price "
                           "ID are set. Point a webhook at /api/stripe/webhook for the checkout.session events."),
     "StripePriceId": _l("price_...: a one-off price of one US dollar of quota; the order's amount is the quantity."),

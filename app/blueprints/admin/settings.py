@@ -37,6 +37,7 @@ GROUPS: list[tuple[str, object, list[str]]] = [
         "GroupRatio", "CacheRatio", "CacheCreationRatio", "UserUsableGroups"]),
     ("payment", _l("Payment"), [
         "PayAddress", "EpayId", "EpayKey", "PayMethods", "Price", "MinTopUp", "TopupGroupRatio",
+        "AmountOptions", "AmountDiscount", "EpayOrderExpireHours",
         "StripeApiSecret", "StripeWebhookSecret", "StripePriceId", "StripeUnitPrice", "StripeMinTopUp"]),
     ("checkin", _l("Check-in"), ["CheckInEnabled", "CheckInQuota", "CheckInMaxQuota", "CheckInTimeZone"]),
     ("invitation", _l("Invitations"), ["QuotaForInviter", "QuotaForInvitee", "RebateEnabled", "RebatePercentage"]),
