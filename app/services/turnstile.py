@@ -4,6 +4,9 @@ https://developers.cloudflare.com/turnstile/get-started/server-side-validation/ 
 `response` (the token, at most 2048 characters) and optional `remoteip`; the answer is JSON with `success`,
 `error-codes`, `challenge_ts` and `hostname`. A token is valid once, for 300 seconds. The endpoint is
 TURNSTILE_VERIFY_URL (a mock in tests).
+
+A token is accepted only when the answer's `hostname` (where the widget was solved) is this site's host:
+the site key may be shared by several sites, and a token solved on another one must not pass here.
 """
 
 from __future__ import annotations
@@ -36,9 +39,10 @@ def site_key() -> str:
     return get_option("TurnstileSiteKey") if is_enabled() else ""
 
 
-def verify(token: str | None, remote_ip: str | None) -> None:
-    """Pass when the check is off or Cloudflare accepts `token`; else 403 (missing or refused token),
-    400 (malformed) or 502 (siteverify unreachable or answering nonsense)."""
+def verify(token: str | None, remote_ip: str | None, site_host: str) -> None:
+    """Pass when the check is off or Cloudflare accepts `token` as solved on `site_host`; else 403
+    (missing or refused token, or one solved on another host), 400 (malformed) or 502 (siteverify
+    unreachable or answering nonsense)."""
     if not is_enabled():
         return
     if not token:
@@ -65,3 +69,11 @@ def verify(token: str | None, remote_ip: str | None) -> None:
         if isinstance(codes, list) and any(c in ("missing-input-secret", "invalid-input-secret") for c in codes):
             log.error("Turnstile rejects TurnstileSecretKey: check the key in the settings")
         raise Forbidden("the Turnstile check failed; refresh the page and try again", code="turnstile_failed")
+    hostname = answer.get("hostname")
+    if not isinstance(hostname, str):
+        log.warning("Turnstile siteverify accepted a token without naming its hostname")
+        raise TurnstileUnavailable("Cloudflare Turnstile gave an unexpected answer; please try again")
+    if hostname.lower().rstrip(".") != site_host.lower().rstrip("."):
+        log.warning("Turnstile token solved on %r, not on this site (%r): check ServerAddress", hostname, site_host)
+        raise Forbidden("the Turnstile check was completed for another site; refresh the page and try again",
+                        code="turnstile_hostname_mismatch")

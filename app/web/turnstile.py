@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import time
 from functools import wraps
+from urllib.parse import urlsplit
 
 from flask import request, session
 
 from app.extensions import peer_address
 from app.services import turnstile
+from app.web.urls import site_base
 
 TURNSTILE_REMEMBER_SECONDS = 600
 SESSION_KEY = "turnstile_passed_until"
@@ -25,6 +27,11 @@ def request_token() -> str | None:
             or request.form.get("turnstile") or None)
 
 
+def site_host() -> str:
+    """The host a widget on this site is solved on: ServerAddress's when set, else the request's."""
+    return urlsplit(site_base()).hostname or request.host.partition(":")[0]
+
+
 def check_turnstile() -> None:
     """Raise the service's error unless the check is off, remembered, or passes now."""
     if not turnstile.is_enabled():
@@ -32,7 +39,7 @@ def check_turnstile() -> None:
     passed_until = session.get(SESSION_KEY)
     if isinstance(passed_until, int | float) and passed_until > time.time():
         return
-    turnstile.verify(request_token(), peer_address())
+    turnstile.verify(request_token(), peer_address(), site_host())
     session[SESSION_KEY] = int(time.time()) + TURNSTILE_REMEMBER_SECONDS
 
 

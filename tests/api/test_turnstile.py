@@ -98,6 +98,7 @@ def test_login_verification_reset_and_checkin_are_guarded(app, h, turnstile_on, 
 
 
 def test_a_passed_check_is_remembered_by_the_session(app, turnstile_on, mail_settings):
+    turnstile_on.hostname = "gateway.sluice.test"  # mail_settings' ServerAddress: the widget is solved there
     client = app.test_client()
     assert client.get(f"/api/verification?email=a@example.com&turnstile={turnstile_on.issue()}").status_code == 200
     calls = len(turnstile_on.requests)
@@ -106,3 +107,29 @@ def test_a_passed_check_is_remembered_by_the_session(app, turnstile_on, mail_set
                                                        "email": "a@example.com", "verification_code": code})
     assert response.get_json()["success"] is True
     assert len(turnstile_on.requests) == calls  # no second siteverify call within the remembered window
+
+
+def test_a_token_solved_for_another_site_is_refused(client, h, turnstile_on):
+    turnstile_on.hostname = "evil.example"
+    before = h.counts()
+    body = h.envelope_error(client.post(f"/api/user/register?turnstile={turnstile_on.issue()}",
+                                        json={"username": "bot1", "password": PASSWORD}), 403)
+    assert "another site" in body["message"] and h.counts() == before
+
+
+def test_the_site_host_comes_from_server_address_when_set(app, h, turnstile_on):
+    options().update({"ServerAddress": "https://API.Example.com:8443/sub/"})
+    # solved on localhost (the request's host) but this site is api.example.com: refused
+    h.envelope_error(app.test_client().post(f"/api/user/register?turnstile={turnstile_on.issue()}",
+                                            json={"username": "bot1", "password": PASSWORD}), 403)
+    turnstile_on.hostname = "api.example.com"  # host names compare without case and port
+    response = app.test_client().post(f"/api/user/register?turnstile={turnstile_on.issue()}",
+                                      json={"username": "bot2", "password": PASSWORD})
+    assert response.get_json()["success"] is True, response.get_json()
+
+
+def test_a_success_without_hostname_is_an_unexpected_answer(client, h, turnstile_on):
+    turnstile_on.hostname = None
+    body = h.envelope_error(client.post(f"/api/user/login?turnstile={turnstile_on.issue()}",
+                                        json={"username": "x", "password": "y"}), 502)
+    assert "unexpected" in body["message"]
