@@ -179,6 +179,20 @@ def _check_telegram_and_wechat(values: dict) -> str | None:
     return None
 
 
+MAX_RATE_LIMIT = 2_147_483_647  # new-api keeps request rate limits in 32-bit ints
+
+
+def _check_rate_limit_groups(groups: dict) -> str | None:
+    """ModelRequestRateLimitGroup: {"group": [count, successCount]}, whole numbers from 0 (no limit)."""
+    for group, pair in groups.items():
+        if not group.strip():
+            return "a group name is empty"
+        if not (isinstance(pair, list) and len(pair) == 2
+                and all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_RATE_LIMIT for n in pair)):
+            return f"the limits of {group} must be [count, successCount]: whole numbers from 0 to {MAX_RATE_LIMIT}"
+    return None
+
+
 def _check_checkin(values: dict) -> str | None:
     if values["CheckInMaxQuota"] < values["CheckInQuota"]:
         return "CheckInMaxQuota must be at least CheckInQuota"
@@ -252,7 +266,12 @@ SPECS: dict[str, Spec] = {
     "UserUsableGroups": Spec("json_object", {"default": "Default", "vip": "VIP"}),
     "SelfUseModeEnabled": Spec("bool", False),  # serve models that have no price, at ratio 1
     "RetryTimes": Spec("int", 2, minimum=0, maximum=10),
-    "ModelRequestRateLimitCount": Spec("int", 0, minimum=0),
+    # Request rate per user (app.relay.ratelimit); with the switch off only the Count applies, per minute
+    "ModelRequestRateLimitEnabled": Spec("bool", False),
+    "ModelRequestRateLimitDurationMinutes": Spec("int", 1, minimum=1, maximum=10080),
+    "ModelRequestRateLimitCount": Spec("int", 0, minimum=0, maximum=MAX_RATE_LIMIT),
+    "ModelRequestRateLimitSuccessCount": Spec("int", 1000, minimum=0, maximum=MAX_RATE_LIMIT),
+    "ModelRequestRateLimitGroup": Spec("json_object", {}, check=_check_rate_limit_groups),
     # Online top-up: an epay (易支付) gateway; Price is what one US dollar of quota costs in its currency
     "PayAddress": Spec("str", "", check=_check_http_url),
     "EpayId": Spec("str", ""),

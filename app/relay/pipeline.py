@@ -2,7 +2,7 @@
 
     authenticate (401/403) -> parse (400/413) -> model allowed (403) -> price (400) -> route exists (503)
       -> no sensitive word in the prompt (400, app.relay.sensitive)
-      -> the user's request rate allows it (429, ModelRequestRateLimitCount)
+      -> the user's request rate allows it (429, app.relay.ratelimit)
       -> plan window allows it (429, app.billing.plans)
       -> reserve (403)                                   [write transaction 1]
       -> attempts: pick a channel not tried yet, adapt, send, read; retry when it can help
@@ -85,7 +85,7 @@ def relay(mode: str, *, credential: str | None = None,
                        headers=req.headers)
     retries = 0 if caller.pinned_channel is not None else int(store.get("RetryTimes"))
     log_details = bool(store.get("LogConsumeEnabled"))
-    ratelimit.check_user_rate(caller.user.id, int(store.get("ModelRequestRateLimitCount")))
+    ratelimit.check_request_rate(store, caller.user.id, caller.group)
     plans.check_plan_allows(caller.user.id, req.model, amount)
     reservation = quota.reserve(caller.user.id, caller.key.token_id, amount, unlimited=caller.key.unlimited)
     job = Job(req, ctx, caller, price, reservation, started, log_details,
@@ -133,7 +133,7 @@ def count_tokens(mode: str, *, credential: str | None, parse: Callable[[bytes], 
     _check_route(caller, req.model)
     store = options()
     sensitive.check_prompt(store, mode, req.body)
-    ratelimit.check_user_rate(caller.user.id, int(store.get("ModelRequestRateLimitCount")))
+    ratelimit.check_request_rate(store, caller.user.id, caller.group)
     ctx = RelayContext(mode=mode, origin_model=req.model, stream=False, body=req.body, raw_body=req.raw,
                        user_id=caller.user.id, token_id=caller.key.token_id, group=caller.group,
                        request_id=os.urandom(16).hex(), headers=req.headers)

@@ -59,7 +59,11 @@ LABELS = {
     "PreConsumedQuota": _l("Quota reserved before a call"),
     "SelfUseModeEnabled": _l("Self-use mode (serve models without a price)"),
     "RetryTimes": _l("Retries on another channel"),
-    "ModelRequestRateLimitCount": _l("Requests per minute per user (0 = no limit)"),
+    "ModelRequestRateLimitEnabled": _l("Limit each user's requests (window, successful requests, groups)"),
+    "ModelRequestRateLimitDurationMinutes": _l("Rate limit window (minutes)"),
+    "ModelRequestRateLimitCount": _l("Requests per user in the window, failed ones included (0 = no limit)"),
+    "ModelRequestRateLimitSuccessCount": _l("Successful requests per user in the window (0 = no limit)"),
+    "ModelRequestRateLimitGroup": _l("Limits per group"),
     "ModelRatio": _l("Model ratios"),
     "CompletionRatio": _l("Completion ratios"),
     "ModelPrice": _l("Fixed prices per call (US dollars)"),
@@ -116,8 +120,8 @@ HELP = {
     "TopupGroupRatio": _l("A JSON object: group name to a multiplier of the top-up price (1 when absent)."),
     "AmountOptions": _l("A JSON list of whole amounts (US dollars of quota), e.g. [10, 50, 100]: one button "
                         "each on the wallet's top-up card."),
-    "AmountDiscount": _l("A JSON object: amount to a factor of its epay price, e.g. {\"100\": 0.95} for 5% off "
-                         "a top-up of exactly 100; other amounts pay the full price."),
+    "AmountDiscount": _l("A JSON object: amount to a factor of its epay price, e.g. {\"100\": 0.95}: a top-up "
+                         "of exactly 100 costs 0.95 of the price; other amounts pay the full price."),
     "EpayOrderExpireHours": _l("A late payment notice for a cancelled order is refused; an administrator can "
                                "still complete it from the order list."),
     "StripeApiSecret": _l("sk_... or rk_...; Stripe top-up is on when the key, the webhook secret and the price "
@@ -137,4 +141,9 @@ HELP = {
                                       "page."),
     "SensitiveWords": _l("Matched anywhere in the prompt, ignoring case; a request holding one is refused with "
                          "sensitive_words_detected before anything is charged or sent upstream."),
+    "ModelRequestRateLimitEnabled": _l("Off: only the request count below applies, per minute. On: all four "
+                                       "settings apply; a request past a limit is refused with 429."),
+    "ModelRequestRateLimitGroup": _l("JSON: group -> [requests, successful requests] replacing the two limits "
+                                     "above for that group (the key's group, else the user's), e.g. "
+                                     "{\"vip\": [0, 2000]}; 0 = no limit."),
 }

@@ -33,7 +33,7 @@ GROUPS: list[tuple[str, object, list[str]]] = [
         "EmailDomainRestrictionEnabled", "EmailDomainWhitelist"]),
     ("quota", _l("Quota and ratios"), [
         "QuotaPerUnit", "QuotaForNewUser", "QuotaRemindThreshold", "PreConsumedQuota", "SelfUseModeEnabled",
-        "RetryTimes", "ModelRequestRateLimitCount", "ModelRatio", "CompletionRatio", "ModelPrice",
+        "RetryTimes", "ModelRatio", "CompletionRatio", "ModelPrice",
         "GroupRatio", "CacheRatio", "CacheCreationRatio", "UserUsableGroups"]),
     ("payment", _l("Payment"), [
         "PayAddress", "EpayId", "EpayKey", "PayMethods", "Price", "MinTopUp", "TopupGroupRatio",
@@ -44,6 +44,9 @@ GROUPS: list[tuple[str, object, list[str]]] = [
     ("health", _l("Channel auto-disable"), [
         "AutomaticDisableChannelEnabled", "AutomaticEnableChannelEnabled", "ChannelDisableThreshold",
         "AutomaticDisableKeywords", "ChannelTestFrequencyMinutes", "ChannelUpdateFrequencyMinutes"]),
+    ("ratelimit", _l("Request rate limits"), [
+        "ModelRequestRateLimitEnabled", "ModelRequestRateLimitDurationMinutes", "ModelRequestRateLimitCount",
+        "ModelRequestRateLimitSuccessCount", "ModelRequestRateLimitGroup"]),
     ("sensitive", _l("Sensitive words"), ["CheckSensitiveEnabled", "CheckSensitiveOnPromptEnabled", "SensitiveWords"]),
 ]
 _GROUPED = {key for _, _, keys in GROUPS for key in keys}
