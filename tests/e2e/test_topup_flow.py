@@ -38,6 +38,7 @@ def test_topup_through_the_gateway(browser, page, fresh_server, gateway, tmp_pat
     page.fill("#opt-PayAddress", gateway.url)
     page.fill("#opt-EpayId", "3003")
     page.fill("#opt-EpayKey", "e2e-merchant-key")
+    page.fill("#opt-AmountDiscount", '{"100": 0.95}')
     page.click("#settings-form button[type=submit]")
     page.locator("#settings-form .alert-success").wait_for()
     assert page.input_value("#opt-EpayKey") == ""  # a secret is never shown again
@@ -49,6 +50,11 @@ def test_topup_through_the_gateway(browser, page, fresh_server, gateway, tmp_pat
     user_page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
     login(user_page, base, "payer", "password-123")
     user_page.goto(base + "/console/wallet")
+    expect(user_page.locator("[data-testid=preset-100]")).to_contain_text("5% off")
+    user_page.click("[data-testid=preset-100]")  # fills the amount and asks for a new quote
+    assert user_page.input_value("#topup-amount") == "100"
+    expect(user_page.locator("[data-testid=topup-quote]")).to_contain_text("693.50")
+    expect(user_page.locator("[data-testid=topup-discount]")).to_be_visible()
     user_page.fill("#topup-amount", "5")
     expect(user_page.locator("[data-testid=topup-quote]")).to_contain_text("36.50")
     screenshot(user_page, "wallet-topup", tmp_path)
