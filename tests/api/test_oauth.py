@@ -9,9 +9,11 @@ profile, discovery, keys) is real HTTP from the app to the mock.
 from __future__ import annotations
 
 import socket
+import time
 from datetime import datetime
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import pyotp
 import pytest
 import requests
 from sqlalchemy import select
@@ -20,6 +22,7 @@ from app.extensions import db
 from app.models import Log, LogType, Role, Setup, User, UserStatus
 from app.oauth.oidc import clear_caches
 from app.options import options
+from app.services import two_factor
 from tests.conftest import login_client
 from tests.factories import make_user
 from tests.fixtures.race import all_at_once
@@ -622,3 +625,33 @@ def test_binding_rekeys_ones_own_legacy_login(app, user, github):
     db.session.commit()
     assert sign_in(login_client(app, user), "/oauth/github?next=/console/profile").status_code == 302
     assert fresh(user.id).github_id == "583231"
+
+
+# -- two-factor authentication: OAuth is a first factor only -------------------------------------------
+def _two_fa_user(app, name: str = "bob", **fields) -> tuple[User, str]:
+    user = make_user(name, **fields)
+    with app.test_request_context():
+        secret = two_factor.setup(user)["secret"]
+        two_factor.enable(user, pyotp.TOTP(secret).at(time.time() - 30))
+    return user, secret
+
+
+def test_oauth_page_sign_in_of_a_2fa_user_asks_for_the_code(app, client, github):
+    _user, secret = _two_fa_user(app, github_id="583231")
+    response = sign_in(client, "/oauth/github?next=/console/keys")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/login/2fa")
+    assert signed_in_as(client) is None
+    done = client.post("/login/2fa", data={"code": pyotp.TOTP(secret).now()})
+    assert done.status_code == 302 and done.headers["Location"] == "/console/keys"
+    assert signed_in_as(client) == "bob"
+
+
+def test_oauth_json_sign_in_of_a_2fa_user_answers_require_2fa(app, client, github):
+    _user, secret = _two_fa_user(app, github_id="583231")
+    state = client.get("/api/oauth/state").get_json()["data"]
+    params = query(approve(f"{github.url}/gh/login/oauth/authorize?client_id=gh-client&state={state}"))
+    body = client.get(f"/api/oauth/github?code={params['code']}&state={params['state']}").get_json()
+    assert body["success"] is True and body["data"] == {"require_2fa": True}
+    assert signed_in_as(client) is None
+    assert client.post("/api/user/login/2fa", json={"code": pyotp.TOTP(secret).now()}).status_code == 200
+    assert signed_in_as(client) == "bob"

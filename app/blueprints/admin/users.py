@@ -11,7 +11,7 @@ from app.blueprints.admin import bp
 from app.errors import AppError, Conflict
 from app.models import Role
 from app.services import oauth as oauth_service
-from app.services import users
+from app.services import two_factor, users
 from app.web import forms
 from app.web.auth import page_role_required
 from app.web.filters import format_quota
@@ -62,7 +62,8 @@ def user_create():
 def _editor(user_id: int, *, status: int = 200, **context):
     target = users.get_user(_actor(), user_id)
     return _page("admin/_user_editor.html", status=status, editing=target,
-                 editing_bindings=oauth_service.bindings(target), **context)
+                 editing_bindings=oauth_service.bindings(target), editing_two_fa=two_factor.status(target.id),
+                 **context)
 
 
 @bp.get("/users/<int:user_id>/edit")
@@ -105,6 +106,21 @@ def user_oauth_clear(user_id: int, provider: str):
         return _editor(user_id, status=422, oauth_error=exc.message)
     message = _("The %(provider)s link of %(name)s was removed.", provider=oauth_service.provider_class(provider).label,
                 name=target.username)
+    if wants_fragment():
+        return toast(_editor(user_id), message)
+    return done(message, "admin.users")
+
+
+@bp.post("/users/<int:user_id>/2fa/reset")
+@page_role_required(Role.ADMIN)
+def user_two_fa_reset(user_id: int):
+    """Turn a user's two-factor authentication off (lost phone and backup codes); a log row records it."""
+    target = users.get_user(_actor(), user_id)
+    try:
+        two_factor.admin_reset(_actor(), target)
+    except AppError as exc:
+        return _editor(user_id, status=422, two_fa_error=exc.message)
+    message = _("Two-factor authentication of %(name)s was reset.", name=target.username)
     if wants_fragment():
         return toast(_editor(user_id), message)
     return done(message, "admin.users")

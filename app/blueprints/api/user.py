@@ -50,11 +50,8 @@ def user_login():
     """`{username, password}` -> a fresh session cookie and the user's public fields."""
     body = json_body()
     user = accounts.authenticate(body.get("username"), body.get("password"))
-    if second_step.needs_second_step(user):
-        second_step.begin(user)
-        return ok({"require_2fa": True}, message="enter the code from your authenticator app")
-    session.clear()  # a new session for a new sign-in: nothing carries over from before
-    login_user(user)
+    if second_step.sign_in(user):
+        return second_step.code_required()
     return ok(accounts.public_profile(user))
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from flask import flash, redirect, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_user
+from flask_login import current_user
 
 from app.blueprints.auth import bp
 from app.blueprints.auth.pages import _after_sign_in, login_limit
@@ -33,6 +33,7 @@ from app.models import User
 from app.oauth.base import OAuthFailed, OAuthProfile, SignInProvider
 from app.services import accounts
 from app.services import oauth as oauth_service
+from app.web import second_step
 from app.web.api import ok
 from app.web.htmx import safe_next
 from app.web.urls import site_base
@@ -104,9 +105,8 @@ def sign_in_or_bind(provider: SignInProvider, profile: OAuthProfile, aff_code: s
         oauth_service.bind(user, provider, profile)
         return user, "bind"
     user = oauth_service.sign_in(provider, profile, aff_code=aff_code)
-    session.clear()  # a new session for a new sign-in: nothing carries over from before
-    login_user(user)
-    return user, "login"
+    # Unlike new-api (whose OAuth callbacks skip 2FA), a user with 2FA on still owes the code here.
+    return user, "2fa" if second_step.sign_in(user) else "login"
 
 
 def page_redirect(name: str, action: str, next_path: str | None):
@@ -115,6 +115,9 @@ def page_redirect(name: str, action: str, next_path: str | None):
         label = oauth_service.provider_class(name).label
         flash(_("Your %(provider)s account is now linked.", provider=label), "success")
         return redirect(safe_next(next_path, url_for("user.profile")))
+    if action == "2fa":
+        second_step.remember_next(_after_sign_in(next_path))
+        return redirect(url_for("auth.login_2fa_page"))
     return redirect(_after_sign_in(next_path))
 
 
@@ -159,6 +162,8 @@ def oauth_api_callback(provider: str):
     user, action, _ = _finish(provider)
     if action == "bind":
         return ok(message="bind")
+    if action == "2fa":
+        return second_step.code_required()
     return ok(accounts.public_profile(user))
 
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, logout_user
 
 from app.blueprints.auth import bp
 from app.errors import AppError, ValidationError
@@ -22,6 +22,7 @@ from app.extensions import limiter
 from app.options import get_option
 from app.services import accounts, email_verification, mail, turnstile
 from app.services.setup import perform_setup
+from app.web import second_step
 from app.web.email_limits import email_recipient_limit, email_sender_limit
 from app.web.hooks import is_setup_done, mark_setup_done
 from app.web.htmx import safe_next
@@ -108,8 +109,32 @@ def login_submit():
         return render_template("auth/login.html", next=target, username=name, error=exc.message,
                                password_login=get_option("PasswordLoginEnabled"),
                                can_reset=mail.is_configured()), FORM_ERROR
-    session.clear()  # a new session for a new sign-in: nothing carries over from before
-    login_user(user)
+    if second_step.sign_in(user, target):
+        return redirect(url_for("auth.login_2fa_page"))
+    return redirect(target)
+
+
+def _second_step_form(status: int = 200, error: str | None = None):
+    if second_step.pending_user() is None:
+        flash(_("The sign-in has expired. Enter your password again."), "warning")
+        return redirect(url_for("auth.login_page"))
+    return render_template("auth/login_2fa.html", error=error), status
+
+
+@bp.get("/login/2fa")
+def login_2fa_page():
+    """The second step of a password sign-in for a user with two-factor authentication on."""
+    return _second_step_form()
+
+
+@bp.post("/login/2fa")
+@login_limit
+def login_2fa_submit():
+    target = _after_sign_in(second_step.pending_next())
+    try:
+        second_step.finish(_field("code"))
+    except AppError as exc:
+        return _second_step_form(FORM_ERROR, exc.message)
     return redirect(target)
 
 

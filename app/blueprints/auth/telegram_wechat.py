@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_user
+from flask_login import current_user
 
 from app.blueprints.auth import bp
 from app.blueprints.auth.oauth import STATE_KEY, check_state, page_redirect, remember_state, sign_in_or_bind
@@ -34,6 +34,7 @@ from app.oauth.wechat import WeChatProvider
 from app.options import get_option
 from app.services import accounts, mail
 from app.services import oauth as oauth_service
+from app.web import second_step
 from app.web.api import ok
 from app.web.htmx import safe_next
 from app.web.urls import site_base
@@ -72,8 +73,8 @@ def _require_sign_in() -> None:
 
 def _api_sign_in(provider: SignInProvider, profile: OAuthProfile):
     user = oauth_service.sign_in(provider, profile, aff_code=request.args.get("aff", "")[:MAX_AFF] or None)
-    session.clear()  # a new session for a new sign-in: nothing carries over from before
-    login_user(user)
+    if second_step.sign_in(user):
+        return second_step.code_required()
     return ok(accounts.public_profile(user))
 
 

@@ -8,7 +8,7 @@ from flask_login import current_user, login_user
 
 from app.blueprints.user import bp
 from app.errors import AppError, ValidationError
-from app.services import accounts, email_verification
+from app.services import accounts, email_verification, two_factor
 from app.web import forms
 from app.web.auth import page_role_required
 from app.web.email_limits import email_recipient_limit, email_sender_limit
@@ -18,7 +18,57 @@ from app.web.turnstile import check_turnstile
 
 def _page(**context):
     context.setdefault("fragment", None)
+    context.setdefault("two_fa", two_factor.status(current_user.id))
     return render("user/profile.html", context.pop("fragment"), user=current_user, **context)
+
+
+# -- two-factor authentication -----------------------------------------------------------------------------
+TWO_FA_CARD = "user/_two_factor.html"
+
+
+def _two_fa_card(status: int = 200, **context):
+    return _page(fragment=TWO_FA_CARD, status=status, **context)
+
+
+@bp.post("/profile/2fa/setup")
+@page_role_required()
+def two_fa_setup():
+    """A new secret: the card shows its QR code, the secret and 10 backup codes this once."""
+    try:
+        setup = two_factor.setup(current_user._get_current_object())
+    except AppError as exc:
+        return _two_fa_card(422, two_fa_error=exc.message)
+    return _two_fa_card(two_fa_setup=setup)
+
+
+@bp.post("/profile/2fa/enable")
+@page_role_required()
+def two_fa_enable():
+    try:
+        two_factor.enable(current_user._get_current_object(), forms.text("code"))
+    except AppError as exc:
+        return _two_fa_card(422, two_fa_error=exc.message)
+    return _two_fa_card(two_fa_notice=_("Two-factor authentication is on."))
+
+
+@bp.post("/profile/2fa/disable")
+@page_role_required()
+def two_fa_disable():
+    try:
+        two_factor.disable(current_user._get_current_object(), forms.text("code"))
+    except AppError as exc:
+        return _two_fa_card(422, two_fa_error=exc.message)
+    return _two_fa_card(two_fa_notice=_("Two-factor authentication is off."))
+
+
+@bp.post("/profile/2fa/backup_codes")
+@page_role_required()
+def two_fa_backup_codes():
+    try:
+        codes = two_factor.regenerate_backup_codes(current_user._get_current_object(), forms.text("code"))
+    except AppError as exc:
+        return _two_fa_card(422, two_fa_error=exc.message)
+    return _two_fa_card(two_fa_codes=codes, two_fa_notice=_("New backup codes; the old ones no longer work."))
 
 
 @bp.get("/profile")
