@@ -7,12 +7,14 @@ import time
 
 import pyotp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Log, LogType, TwoFA, TwoFABackupCode
 from app.services import two_factor
 from app.web.second_step import PENDING_KEY
+from tests.factories import make_user
+from tests.fixtures.race import all_at_once
 
 STEP = two_factor.STEP_SECONDS
 
@@ -152,3 +154,39 @@ def test_admin_reset_writes_a_log(user_client, admin_client, client, user, admin
     assert admin_client.delete(f"/api/user/{user.id}/2fa").status_code == 400
     assert admin_client.delete("/api/user/999999/2fa").status_code == 404
     assert _login(client).get_json()["data"]["username"] == "alice"
+
+
+# -- races: one code, many half-finished sign-ins at the same instant ---------------------------------------
+def _racing_sign_ins(app, count: int) -> tuple[list, str, list[str]]:
+    user = make_user("racer")
+    with app.test_request_context():
+        setup = two_factor.setup(user)
+        two_factor.enable(user, pyotp.TOTP(setup["secret"]).at(time.time() - STEP))
+    clients = [app.test_client() for _ in range(count)]
+    for client in clients:
+        assert client.post("/api/user/login", json={"username": "racer", "password": "password123"}
+                           ).get_json()["data"] == {"require_2fa": True}
+    return clients, setup["secret"], setup["backup_codes"]
+
+
+def _race(clients, code: str) -> list[int]:
+    return all_at_once(len(clients), lambda i: clients[i].post("/api/user/login/2fa", json={"code": code}).status_code)
+
+
+@pytest.mark.slow
+def test_race_one_totp_code_signs_in_once(race_app):
+    clients, secret, _codes = _racing_sign_ins(race_app, 10)
+    statuses = _race(clients, pyotp.TOTP(secret).now())
+    # the losers are refused as replays; the fifth refusal in a row locks the second step (429)
+    assert statuses.count(200) == 1 and set(statuses) <= {200, 401, 429}, statuses
+
+
+@pytest.mark.slow
+def test_race_one_backup_code_signs_in_once(race_app):
+    clients, _secret, codes = _racing_sign_ins(race_app, 10)
+    statuses = _race(clients, codes[0])
+    # the losers are refused as replays; the fifth refusal in a row locks the second step (429)
+    assert statuses.count(200) == 1 and set(statuses) <= {200, 401, 429}, statuses
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(TwoFABackupCode).where(
+        TwoFABackupCode.is_used.is_(True))) == 1
