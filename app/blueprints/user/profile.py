@@ -41,34 +41,32 @@ def two_fa_setup():
     return _two_fa_card(two_fa_setup=setup)
 
 
+def _two_fa_action(change, success_context):
+    """Run `change(user, code)` with the posted code; the card shows its error, or `success_context(result)`."""
+    try:
+        result = change(current_user._get_current_object(), forms.text("code"))
+    except AppError as exc:
+        return _two_fa_card(422, two_fa_error=exc.message)
+    return _two_fa_card(**success_context(result))
+
+
 @bp.post("/profile/2fa/enable")
 @page_role_required()
 def two_fa_enable():
-    try:
-        two_factor.enable(current_user._get_current_object(), forms.text("code"))
-    except AppError as exc:
-        return _two_fa_card(422, two_fa_error=exc.message)
-    return _two_fa_card(two_fa_notice=_("Two-factor authentication is on."))
+    return _two_fa_action(two_factor.enable, lambda _result: {"two_fa_notice": _("Two-factor authentication is on.")})
 
 
 @bp.post("/profile/2fa/disable")
 @page_role_required()
 def two_fa_disable():
-    try:
-        two_factor.disable(current_user._get_current_object(), forms.text("code"))
-    except AppError as exc:
-        return _two_fa_card(422, two_fa_error=exc.message)
-    return _two_fa_card(two_fa_notice=_("Two-factor authentication is off."))
+    return _two_fa_action(two_factor.disable, lambda _result: {"two_fa_notice": _("Two-factor authentication is off.")})
 
 
 @bp.post("/profile/2fa/backup_codes")
 @page_role_required()
 def two_fa_backup_codes():
-    try:
-        codes = two_factor.regenerate_backup_codes(current_user._get_current_object(), forms.text("code"))
-    except AppError as exc:
-        return _two_fa_card(422, two_fa_error=exc.message)
-    return _two_fa_card(two_fa_codes=codes, two_fa_notice=_("New backup codes; the old ones no longer work."))
+    return _two_fa_action(two_factor.regenerate_backup_codes, lambda codes: {
+        "two_fa_codes": codes, "two_fa_notice": _("New backup codes; the old ones no longer work.")})
 
 
 @bp.get("/profile")

@@ -51,37 +51,27 @@ def video_state(task_upstream):
     return openai_video.state(task_upstream)
 
 
+def _channel_factory(upstream, channel_type: int, models, key: str):
+    """create_channel(**overrides) for one task platform, defaulting to the mock upstream and its key."""
+    def factory(**kwargs) -> int:
+        return create_channel(**{"base_url": upstream.origin, "channel_type": channel_type, "models": models,
+                                 "key": key, **kwargs})
+    return factory
+
+
 @pytest.fixture
 def video_channel(app, task_upstream):
-    def factory(**kwargs) -> int:
-        kwargs.setdefault("base_url", task_upstream.origin)
-        kwargs.setdefault("channel_type", 1)
-        kwargs.setdefault("models", VIDEO_MODELS)
-        kwargs.setdefault("key", VIDEO_KEY)
-        return create_channel(**kwargs)
-    return factory
+    return _channel_factory(task_upstream, 1, VIDEO_MODELS, VIDEO_KEY)
 
 
 @pytest.fixture
 def mj_channel(app, task_upstream):
-    def factory(**kwargs) -> int:
-        kwargs.setdefault("base_url", task_upstream.origin)
-        kwargs.setdefault("channel_type", 2)
-        kwargs.setdefault("models", MJ_MODELS)
-        kwargs.setdefault("key", MJ_KEY)
-        return create_channel(**kwargs)
-    return factory
+    return _channel_factory(task_upstream, 2, MJ_MODELS, MJ_KEY)
 
 
 @pytest.fixture
 def suno_channel(app, task_upstream):
-    def factory(**kwargs) -> int:
-        kwargs.setdefault("base_url", task_upstream.origin)
-        kwargs.setdefault("channel_type", 36)
-        kwargs.setdefault("models", SUNO_MODELS)
-        kwargs.setdefault("key", SUNO_KEY)
-        return create_channel(**kwargs)
-    return factory
+    return _channel_factory(task_upstream, 36, SUNO_MODELS, SUNO_KEY)
 
 
 def mj_rows(user_id: int | None = None) -> list:
