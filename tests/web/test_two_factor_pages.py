@@ -29,6 +29,7 @@ def _enable_on_profile(client) -> tuple[str, list[str]]:
     assert wrong.status_code == 422 and 'role="alert"' in wrong.get_data(as_text=True)
     done = client.post("/console/profile/2fa/enable", headers=HX, data={"code": pyotp.TOTP(secret).now()})
     assert done.status_code == 200 and "Disable" in done.get_data(as_text=True)
+    assert "Two-factor authentication is on." in done.get_data(as_text=True)
     return secret, codes
 
 
@@ -70,9 +71,11 @@ def test_new_backup_codes_and_disable_need_a_code(user_client, user):
                              data={"code": pyotp.TOTP(secret).at(time.time() + STEP)})
     new_codes = re.findall(r"<li class=\"col\">([A-Z0-9]{4}-[A-Z0-9]{4})</li>", fresh.get_data(as_text=True))
     assert fresh.status_code == 200 and len(new_codes) == 10 and not set(new_codes) & set(codes)
+    assert "the old ones no longer work" in fresh.get_data(as_text=True)
     assert user_client.post("/console/profile/2fa/disable", headers=HX, data={"code": codes[1]}).status_code == 422
     off = user_client.post("/console/profile/2fa/disable", headers=HX, data={"code": new_codes[1]})
     assert off.status_code == 200 and not two_factor.is_enabled(user.id)
+    assert "Two-factor authentication is off." in off.get_data(as_text=True)
 
 
 def test_admin_resets_two_factor_in_the_user_editor(user_client, admin_client, user, admin_user):
